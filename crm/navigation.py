@@ -1,0 +1,38 @@
+"""The role-aware navigation: each entry shows only to users holding its permission."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.urls import reverse
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    url_name: str
+    permission: str
+    icon: str  # a Bootstrap Icons name
+
+    @property
+    def url(self) -> str:
+        return reverse(self.url_name)
+
+
+# In the order they appear. Later work (MQL queue, My leads, reports) adds its entries here.
+NAV_ITEMS: list[NavItem] = [
+    NavItem("Leads", "leads:list", "leads.view_lead", "people"),
+]
+
+
+def nav_items_for(user: AbstractBaseUser) -> list[NavItem]:
+    if not user.is_authenticated:
+        return []
+    return [item for item in NAV_ITEMS if user.has_perm(item.permission)]
+
+
+def landing_url_for(user: AbstractBaseUser) -> str:
+    """The first page of the user's navigation; the lead list when they have nothing else."""
+    items = nav_items_for(user)
+    return items[0].url if items else reverse("leads:list")

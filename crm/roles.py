@@ -1,0 +1,74 @@
+"""Baton's three roles, as Django groups with permissions, and helpers to ask about them.
+
+The permission table below is the source of truth: `sync_roles()` (run after every migrate)
+makes the groups match it exactly. Views and API views check permissions, never group names,
+so a user can hold several roles and an admin can grant a single permission.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, Group, Permission
+
+
+class Role(StrEnum):
+    MARKETER = "Marketer"
+    SDR = "SDR"
+    MANAGER = "Manager"
+
+
+_READ_LEADS = [
+    "leads.view_lead",
+    "leads.view_company",
+    "leads.view_campaign",
+    "leads.view_activity",
+    "leads.view_activitytype",
+    "leads.view_stagetransition",
+]
+_EDIT_LEADS = [
+    "leads.add_lead",
+    "leads.change_lead",
+    "leads.add_company",
+    "leads.change_company",
+    "leads.add_campaign",
+    "leads.change_campaign",
+    "leads.add_activity",
+]
+
+ROLE_PERMISSIONS: dict[Role, list[str]] = {
+    Role.MARKETER: [*_READ_LEADS, *_EDIT_LEADS],
+    # SDRs read every lead and log sales touches; they do not edit marketing data.
+    Role.SDR: [*_READ_LEADS, "leads.add_activity"],
+    Role.MANAGER: [*_READ_LEADS, *_EDIT_LEADS, "leads.change_activitytype", "leads.add_activitytype"],
+}
+
+
+def sync_roles() -> None:
+    """Create the role groups and give each exactly the permissions in ROLE_PERMISSIONS."""
+    for role, names in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=role.value)
+        permissions = []
+        for name in names:
+            app_label, codename = name.split(".")
+            permissions.append(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+        group.permissions.set(permissions)
+
+
+def sync_roles_after_migrate(**kwargs: Any) -> None:
+    # Permissions are created by another post_migrate handler; run only when all exist.
+    wanted = {name.split(".")[1] for names in ROLE_PERMISSIONS.values() for name in names}
+    if Permission.objects.filter(codename__in=wanted).count() >= len(wanted):
+        sync_roles()
+
+
+def user_roles(user: AbstractBaseUser) -> list[Role]:
+    if not user.is_authenticated:
+        return []
+    names = {group.name for group in user.groups.all()}
+    return [role for role in Role if role.value in names]
+
+
+def user_has_role(user: AbstractBaseUser, role: Role) -> bool:
+    return role in user_roles(user)
