@@ -47,6 +47,7 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 # Runtime files (SQLite database, embedded broker, file cache) live here unless configured.
 DATA_DIR = Path(os.environ.get("BATON_DATA_DIR", BASE_DIR / "var"))
+DATA_DIR.mkdir(parents=True, exist_ok=True)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -133,6 +134,8 @@ else:
         }
     }
     _broker_dir = DATA_DIR / "broker"
+    for _folder in (_broker_dir / "queue", _broker_dir / "processed", DATA_DIR / "cache"):
+        _folder.mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
@@ -186,10 +189,18 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-# Front-end packages installed from the npm registry by `make assets` (see package.json).
+# Front-end packages installed from the npm registry by `make assets` (package.json pins them;
+# package-lock.json is committed). Only their built files are served, under static/vendor/.
 NODE_MODULES_DIR = BASE_DIR / "node_modules"
-if NODE_MODULES_DIR.exists():
-    STATICFILES_DIRS.append(("vendor", NODE_MODULES_DIR))
+VENDOR_ASSETS = {
+    "bootstrap": "bootstrap/dist",
+    "bootstrap-icons": "bootstrap-icons/font",
+}
+STATICFILES_DIRS += [
+    (f"vendor/{name}", NODE_MODULES_DIR / path)
+    for name, path in VENDOR_ASSETS.items()
+    if (NODE_MODULES_DIR / path).exists()
+]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -215,6 +226,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "crm.pagination.KeysetAPIPagination",
     "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "crm.api.exception_handler",
     "DEFAULT_THROTTLE_RATES": {"anon": "60/min", "user": "6000/min"},
 }
 SPECTACULAR_SETTINGS = {
