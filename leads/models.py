@@ -180,8 +180,18 @@ class Lead(models.Model):
     # Written only by leads.services.lead_transition.
     stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.LEAD)
     stage_changed_at = models.DateTimeField(default=timezone.now)
-    fit_score = models.IntegerField(default=0)
-    engagement_score = models.IntegerField(default=0)
+    # Written only by leads.scoring. The explanation lists the contributions whose points sum
+    # exactly to the two scores: [{"kind": "fit"|"engagement", "rule": id, "label": str, "points": int}].
+    fit_score = models.IntegerField(default=0, db_default=0)
+    engagement_score = models.IntegerField(default=0, db_default=0)
+    score_explanation = models.JSONField(default=list, db_default=[], blank=True)
+    scoring_model = models.ForeignKey(
+        "ScoringModel", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    scored_at = models.DateTimeField(null=True, blank=True)
+    hot_signal_at = models.DateTimeField(
+        null=True, blank=True, help_text="Latest recent hot signal (demo request…): fast-track routing."
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -214,6 +224,10 @@ class Lead(models.Model):
     @property
     def total_score(self) -> int:
         return self.fit_score + self.engagement_score
+
+    @property
+    def is_hot(self) -> bool:
+        return self.hot_signal_at is not None
 
 
 class Activity(models.Model):
@@ -318,3 +332,212 @@ class StageTransition(models.Model):
         if self.actor_user_id:
             return self.actor_user.get_full_name() or self.actor_user.get_username()
         return f"Rule: {self.actor_rule}"
+
+
+# --- Scoring ---------------------------------------------------------------------------------
+
+
+class ScoringModelStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    ACTIVE = "active", "Active"
+    RETIRED = "retired", "Retired"
+
+
+class ScoringModel(models.Model):
+    """One version of the scoring model. Exactly one is active; at most one draft is edited."""
+
+    version = models.PositiveIntegerField(unique=True)
+    name = models.CharField(max_length=200)
+    status = models.CharField(
+        max_length=10, choices=ScoringModelStatus.choices, default=ScoringModelStatus.DRAFT
+    )
+    mql_fit_threshold = models.IntegerField(
+        default=40, help_text="A lead needs at least this fit score to become an MQL…"
+    )
+    mql_engagement_threshold = models.IntegerField(
+        default=50, help_text="…and at least this engagement score."
+    )
+    decay_half_life_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        default=30,
+        help_text="Engagement points halve after this many days. Empty: no decay.",
+    )
+    hot_signal_window_days = models.PositiveIntegerField(
+        default=14, help_text="A hot signal (demo request, contact sales…) flags the lead this long."
+    )
+    hot_signal_types = models.ManyToManyField(
+        ActivityType, blank=True, related_name="+", help_text="Activities that flag a lead for fast-track."
+    )
+    notes = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["status"], condition=Q(status="active"), name="scoring_one_active_model"
+            ),
+            models.UniqueConstraint(
+                fields=["status"], condition=Q(status="draft"), name="scoring_one_draft_model"
+            ),
+            models.CheckConstraint(
+                condition=Q(decay_half_life_days__isnull=True) | Q(decay_half_life_days__gt=0),
+                name="scoring_half_life_positive",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"v{self.version} · {self.name} ({self.get_status_display()})"
+
+    @property
+    def rule_name(self) -> str:
+        """How this model appears as the actor of the stage changes it causes."""
+        return f"Scoring model v{self.version}"
+
+
+class FitAttribute(models.TextChoices):
+    JOB_TITLE = "job_title", "Job title"
+    SENIORITY = "seniority", "Seniority (from job title)"
+    INDUSTRY = "industry", "Industry"
+    COMPANY_SIZE = "company_size", "Company size"
+    COUNTRY = "country", "Country"
+    EMAIL_DOMAIN = "email_domain", "Email domain"
+    FREE_MAIL = "free_mail", "Free-mail address (gmail.com…)"
+
+
+class FitOperator(models.TextChoices):
+    IN = "in", "is one of"
+    NOT_IN = "not_in", "is none of"
+    CONTAINS_ANY = "contains_any", "contains any of"
+    ENDS_WITH_ANY = "ends_with_any", "ends with any of"
+    IS_TRUE = "is_true", "is true"
+
+
+class FitRule(models.Model):
+    scoring_model = models.ForeignKey(ScoringModel, on_delete=models.CASCADE, related_name="fit_rules")
+    label = models.CharField(max_length=200)
+    attribute = models.CharField(max_length=20, choices=FitAttribute.choices)
+    operator = models.CharField(max_length=20, choices=FitOperator.choices)
+    values = models.JSONField(default=list, blank=True, help_text="The values compared against.")
+    points = models.IntegerField(help_text="Negative points lower the fit score.")
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.label} ({self.points:+d})"
+
+
+class EngagementRule(models.Model):
+    scoring_model = models.ForeignKey(ScoringModel, on_delete=models.CASCADE, related_name="engagement_rules")
+    activity_type = models.ForeignKey(
+        ActivityType, to_field="code", on_delete=models.PROTECT, related_name="+"
+    )
+    label = models.CharField(max_length=200, blank=True)
+    points = models.IntegerField(help_text="Points per activity; negative for unsubscribes and the like.")
+    max_points = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Cap on this type's total (in absolute value). Empty: no cap."
+    )
+    decays = models.BooleanField(default=True, help_text="Whether old activities count for less.")
+
+    class Meta:
+        ordering = ["-points", "activity_type_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["scoring_model", "activity_type"], name="engagement_rule_one_per_type"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.display_label} ({self.points:+d})"
+
+    @property
+    def display_label(self) -> str:
+        return self.label or self.activity_type.name
+
+
+class RescoreRequest(models.Model):
+    """A lead waiting to be rescored. New activities add rows; the drain task coalesces them."""
+
+    lead = models.OneToOneField(Lead, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    requested_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"rescore lead {self.lead_id}"
+
+
+class ScoringRunKind(models.TextChoices):
+    INCREMENTAL = "incremental", "New activities"
+    PUBLISH = "publish", "Model published"
+    DECAY = "decay", "Nightly decay"
+
+
+class ScoringRun(models.Model):
+    """A log of rescoring runs: what ran, over how many leads, how long it took."""
+
+    kind = models.CharField(max_length=20, choices=ScoringRunKind.choices)
+    scoring_model = models.ForeignKey(ScoringModel, on_delete=models.PROTECT, related_name="runs")
+    lead_count = models.PositiveIntegerField(default=0)
+    promoted_count = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(default=timezone.now)
+    duration_ms = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} · {self.lead_count} leads"
+
+
+# --- Background jobs -------------------------------------------------------------------------
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class Job(models.Model):
+    """A long task the user watches: rescoring after publishing, previews, CSV imports."""
+
+    kind = models.CharField(max_length=40)
+    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    params = models.JSONField(default=dict, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["kind", "status"], name="job_kind_status")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.pk} ({self.status})"
+
+    @property
+    def percent(self) -> int:
+        if self.status == JobStatus.DONE:
+            return 100
+        return int(100 * self.done / self.total) if self.total else 0
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in {JobStatus.DONE, JobStatus.FAILED}

@@ -13,13 +13,30 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
 from leads import lifecycle
 from leads.domains import is_free_mail_domain, normalise_domain
 from leads.lifecycle import Actor, Stage, TransitionRefused, TransitionRequest
-from leads.models import Campaign, Company, Lead, StageTransition
+from leads.models import (
+    ActivityType,
+    Campaign,
+    Company,
+    EngagementRule,
+    FitAttribute,
+    FitOperator,
+    FitRule,
+    Job,
+    JobStatus,
+    Lead,
+    RescoreRequest,
+    ScoringModel,
+    ScoringModelStatus,
+    ScoringRun,
+    ScoringRunKind,
+    StageTransition,
+)
 
 # Fields a person or system may set on a lead. Stage and scores are deliberately absent:
 # the stage moves only through lead_transition, the scores only through scoring.
@@ -195,3 +212,358 @@ def _reject_unknown_fields(fields: dict[str, Any]) -> None:
 
 def _name_from_domain(domain: str) -> str:
     return domain.split(".")[0].replace("-", " ").title()
+
+
+# --- Scoring models: drafts, rules, publishing ----------------------------------------------
+
+
+def _scoring_draft(model_id: int) -> ScoringModel:
+    model = ScoringModel.objects.select_for_update().get(pk=model_id)
+    if model.status != ScoringModelStatus.DRAFT:
+        raise ValidationError(
+            {
+                "scoring_model": f"Version {model.version} is {model.get_status_display().lower()}; "
+                "only a draft can be edited. Create a draft from it first."
+            }
+        )
+    return model
+
+
+@transaction.atomic
+def scoring_draft_create(*, user: Any, name: str = "") -> ScoringModel:
+    """A new draft copied from the active version (rules and thresholds), or the existing draft."""
+    existing = ScoringModel.objects.filter(status=ScoringModelStatus.DRAFT).first()
+    if existing is not None:
+        return existing
+    source = ScoringModel.objects.filter(status=ScoringModelStatus.ACTIVE).first()
+    last_version = ScoringModel.objects.aggregate(v=models.Max("version"))["v"] or 0
+    draft = ScoringModel.objects.create(
+        version=last_version + 1,
+        name=name or (f"{source.name} (revised)" if source else "Scoring model"),
+        status=ScoringModelStatus.DRAFT,
+        created_by=user,
+        **(
+            {
+                "mql_fit_threshold": source.mql_fit_threshold,
+                "mql_engagement_threshold": source.mql_engagement_threshold,
+                "decay_half_life_days": source.decay_half_life_days,
+                "hot_signal_window_days": source.hot_signal_window_days,
+            }
+            if source
+            else {}
+        ),
+    )
+    if source is not None:
+        draft.hot_signal_types.set(source.hot_signal_types.all())
+        FitRule.objects.bulk_create(
+            FitRule(
+                scoring_model=draft,
+                label=r.label,
+                attribute=r.attribute,
+                operator=r.operator,
+                values=r.values,
+                points=r.points,
+                position=r.position,
+            )
+            for r in source.fit_rules.all()
+        )
+        EngagementRule.objects.bulk_create(
+            EngagementRule(
+                scoring_model=draft,
+                activity_type_id=r.activity_type_id,
+                label=r.label,
+                points=r.points,
+                max_points=r.max_points,
+                decays=r.decays,
+            )
+            for r in source.engagement_rules.all()
+        )
+    return draft
+
+
+SCORING_MODEL_EDITABLE_FIELDS = (
+    "name",
+    "mql_fit_threshold",
+    "mql_engagement_threshold",
+    "decay_half_life_days",
+    "hot_signal_window_days",
+    "notes",
+)
+
+
+@transaction.atomic
+def scoring_draft_update(
+    *, model_id: int, hot_signal_types: list[str] | None = None, **fields: Any
+) -> ScoringModel:
+    unknown = sorted(set(fields) - set(SCORING_MODEL_EDITABLE_FIELDS))
+    if unknown:
+        raise ValidationError(dict.fromkeys(unknown, "This field cannot be set here."))
+    draft = _scoring_draft(model_id)
+    for name, value in fields.items():
+        setattr(draft, name, value)
+    draft.full_clean(validate_constraints=False)
+    draft.save()
+    if hot_signal_types is not None:
+        types = list(ActivityType.objects.filter(code__in=hot_signal_types))
+        missing = sorted(set(hot_signal_types) - {t.code for t in types})
+        if missing:
+            raise ValidationError({"hot_signal_types": f"Unknown activity types: {', '.join(missing)}."})
+        draft.hot_signal_types.set(types)
+    return draft
+
+
+@transaction.atomic
+def fit_rule_save(
+    *,
+    model_id: int,
+    label: str,
+    attribute: str,
+    operator: str,
+    values: list[str],
+    points: int,
+    rule_id: int | None = None,
+    position: int | None = None,
+) -> FitRule:
+    """Add or change a fit rule of a draft; refuses nonsense combinations with a clear message."""
+    from leads.scoring import OPERATORS_FOR, normalise_rule_value
+
+    draft = _scoring_draft(model_id)
+    if attribute not in FitAttribute.values:
+        raise ValidationError({"attribute": f"“{attribute}” is not an attribute fit rules can use."})
+    if operator not in OPERATORS_FOR[attribute]:
+        allowed = ", ".join(FitOperator(o).label for o in OPERATORS_FOR[attribute])
+        raise ValidationError(
+            {"operator": f"{FitAttribute(attribute).label} can be compared with: {allowed}."}
+        )
+    cleaned = [normalise_rule_value(attribute, v) for v in values if str(v).strip()]
+    if operator != FitOperator.IS_TRUE and not cleaned:
+        raise ValidationError({"values": "Give at least one value to compare with."})
+    if not label.strip():
+        raise ValidationError({"label": "Give the rule a label; it is what explanations show."})
+    rule = FitRule.objects.get(pk=rule_id, scoring_model=draft) if rule_id else FitRule(scoring_model=draft)
+    rule.label, rule.attribute, rule.operator = label.strip(), attribute, operator
+    rule.values, rule.points = sorted(set(cleaned)), points
+    if position is not None:
+        rule.position = position
+    elif rule.pk is None:
+        rule.position = (draft.fit_rules.aggregate(p=models.Max("position"))["p"] or 0) + 1
+    rule.save()
+    return rule
+
+
+@transaction.atomic
+def engagement_rule_save(
+    *,
+    model_id: int,
+    activity_type: str,
+    points: int,
+    max_points: int | None = None,
+    decays: bool = True,
+    label: str = "",
+    rule_id: int | None = None,
+) -> EngagementRule:
+    draft = _scoring_draft(model_id)
+    if not ActivityType.objects.filter(code=activity_type).exists():
+        raise ValidationError({"activity_type": f"“{activity_type}” is not a known activity type."})
+    if max_points is not None and max_points <= 0:
+        raise ValidationError({"max_points": "A cap must be a positive number of points (or empty)."})
+    duplicate = draft.engagement_rules.filter(activity_type_id=activity_type).exclude(pk=rule_id)
+    if duplicate.exists():
+        raise ValidationError({"activity_type": "This draft already has a rule for that activity type."})
+    rule = (
+        EngagementRule.objects.get(pk=rule_id, scoring_model=draft)
+        if rule_id
+        else EngagementRule(scoring_model=draft)
+    )
+    rule.activity_type_id, rule.points, rule.max_points = activity_type, points, max_points
+    rule.decays, rule.label = decays, label.strip()
+    rule.save()
+    return rule
+
+
+@transaction.atomic
+def scoring_rule_delete(*, model_id: int, kind: str, rule_id: int) -> None:
+    draft = _scoring_draft(model_id)
+    rules = draft.fit_rules if kind == "fit" else draft.engagement_rules
+    deleted, _ = rules.filter(pk=rule_id).delete()
+    if not deleted:
+        raise ValidationError({"rule": "That rule is not part of this draft."})
+
+
+@transaction.atomic
+def scoring_model_publish(*, model_id: int, user: Any) -> Job:
+    """Make a draft the active model and start rescoring every lead with it (a Job to watch)."""
+    from leads import tasks
+
+    draft = _scoring_draft(model_id)
+    if not draft.fit_rules.exists() and not draft.engagement_rules.exists():
+        raise ValidationError({"scoring_model": "A model needs at least one rule before it is published."})
+    ScoringModel.objects.filter(status=ScoringModelStatus.ACTIVE).update(status=ScoringModelStatus.RETIRED)
+    draft.status = ScoringModelStatus.ACTIVE
+    draft.published_by, draft.published_at = user, timezone.now()
+    draft.save(update_fields=["status", "published_by", "published_at"])
+    job = Job.objects.create(
+        kind="rescore_all",
+        params={"model_id": draft.pk, "run_kind": ScoringRunKind.PUBLISH},
+        created_by=user,
+    )
+    transaction.on_commit(lambda: tasks.run_rescore_all.delay(job_id=job.pk))
+    return job
+
+
+# --- Rescoring -------------------------------------------------------------------------------
+
+
+def scoring_promote_mqls(*, model: ScoringModel, lead_ids: list[int] | None = None, id_range=None) -> int:  # type: ignore[no-untyped-def]
+    """Move every lead at `lead`/`recycled` whose scores meet both thresholds to `mql`.
+
+    Each move goes through lead_transition with the model as the named actor and the numbers
+    as the reason, so the history says exactly why.
+    """
+    candidates = Lead.objects.filter(
+        stage__in=[Stage.LEAD, Stage.RECYCLED],
+        fit_score__gte=model.mql_fit_threshold,
+        engagement_score__gte=model.mql_engagement_threshold,
+    )
+    if lead_ids is not None:
+        candidates = candidates.filter(pk__in=lead_ids)
+    if id_range is not None:
+        candidates = candidates.filter(pk__range=id_range)
+    promoted = 0
+    for lead_id, fit, engagement in candidates.values_list("pk", "fit_score", "engagement_score"):
+        try:
+            lead_transition(
+                lead_id=lead_id,
+                to=Stage.MQL,
+                actor=Actor.rule_named(model.rule_name),
+                reason=(
+                    f"Fit {fit} ≥ {model.mql_fit_threshold} and "
+                    f"engagement {engagement} ≥ {model.mql_engagement_threshold}"
+                ),
+            )
+            promoted += 1
+        except TransitionRefused:
+            continue  # moved meanwhile, or a guard said no: the next rescore looks again
+    return promoted
+
+
+def scoring_rescore_leads(
+    *, lead_ids: list[int], kind: str = ScoringRunKind.INCREMENTAL
+) -> ScoringRun | None:
+    """Rescore some leads with the active model now, then promote those that crossed the bar."""
+    from leads import scoring
+
+    model = ScoringModel.objects.filter(status=ScoringModelStatus.ACTIVE).first()
+    if model is None or not lead_ids:
+        return None
+    started = timezone.now()
+    with transaction.atomic():
+        count = scoring.rescore(scoring.ScoringSpec.load(model), scoring.LeadSet.of(lead_ids), as_of=started)
+    promoted = scoring_promote_mqls(model=model, lead_ids=lead_ids)
+    return ScoringRun.objects.create(
+        kind=kind,
+        scoring_model=model,
+        lead_count=count,
+        promoted_count=promoted,
+        started_at=started,
+        duration_ms=int((timezone.now() - started).total_seconds() * 1000),
+    )
+
+
+RESCORE_DRAIN_KEY = "baton:rescore-drain-scheduled"
+RESCORE_DELAY_SECONDS = 2
+
+
+def rescore_request(*, lead_ids: list[int]) -> None:
+    """Ask for these leads to be rescored shortly; bursts for one lead coalesce into one rescore.
+
+    The request rows are written in the caller's transaction; after commit, one drain task is
+    scheduled a couple of seconds out unless one is already pending.
+    """
+    from django.core.cache import cache
+
+    from leads import tasks
+
+    RescoreRequest.objects.bulk_create(
+        [RescoreRequest(lead_id=lead_id) for lead_id in set(lead_ids)], ignore_conflicts=True
+    )
+
+    def schedule() -> None:
+        if cache.add(RESCORE_DRAIN_KEY, "1", timeout=60):
+            tasks.drain_rescore_requests.apply_async(countdown=RESCORE_DELAY_SECONDS)
+
+    transaction.on_commit(schedule)
+
+
+def rescore_requests_drain(*, limit: int = 5_000) -> int:
+    """Rescore every lead waiting in RescoreRequest (up to `limit` per call). Returns how many."""
+    from django.core.cache import cache
+
+    cache.delete(RESCORE_DRAIN_KEY)  # requests arriving from now on schedule another drain
+    total = 0
+    while True:
+        with transaction.atomic():
+            pending = RescoreRequest.objects.order_by("requested_at")
+            if connection.features.has_select_for_update_skip_locked:
+                pending = pending.select_for_update(skip_locked=True)
+            lead_ids = list(pending.values_list("lead_id", flat=True)[:limit])
+            if not lead_ids:
+                return total
+            RescoreRequest.objects.filter(lead_id__in=lead_ids).delete()
+        scoring_rescore_leads(lead_ids=lead_ids)
+        total += len(lead_ids)
+
+
+def job_run_rescore_all(*, job_id: int, batch_size: int | None = None) -> Job:
+    """Rescore every lead in id-range batches, each in its own transaction, reporting progress."""
+    from leads import scoring
+
+    job = Job.objects.get(pk=job_id)
+    if job.is_finished:
+        return job  # idempotent: a redelivered task does not run the job twice
+    model = ScoringModel.objects.get(pk=job.params["model_id"])
+    spec = scoring.ScoringSpec.load(model)
+    ranges = list(scoring.id_ranges(batch_size=batch_size or scoring.DEFAULT_BATCH_SIZE))
+    started = timezone.now()
+    Job.objects.filter(pk=job.pk).update(
+        status=JobStatus.RUNNING, started_at=started, total=len(ranges), done=0
+    )
+    scored = promoted = 0
+    try:
+        for index, id_range in enumerate(ranges, start=1):
+            with transaction.atomic():
+                scored += scoring.rescore(spec, scoring.LeadSet.between(*id_range), as_of=started)
+            promoted += scoring_promote_mqls(model=model, id_range=id_range)
+            Job.objects.filter(pk=job.pk).update(done=index)
+    except Exception as exc:
+        Job.objects.filter(pk=job.pk).update(
+            status=JobStatus.FAILED, error=str(exc), finished_at=timezone.now()
+        )
+        raise
+    finished = timezone.now()
+    run = ScoringRun.objects.create(
+        kind=job.params.get("run_kind", ScoringRunKind.PUBLISH),
+        scoring_model=model,
+        lead_count=scored,
+        promoted_count=promoted,
+        started_at=started,
+        duration_ms=int((finished - started).total_seconds() * 1000),
+    )
+    Job.objects.filter(pk=job.pk).update(
+        status=JobStatus.DONE,
+        finished_at=finished,
+        result={"leads": scored, "promoted": promoted, "seconds": run.duration_ms / 1000},
+    )
+    job.refresh_from_db()
+    return job
+
+
+def scoring_decay_all() -> Job | None:
+    """Nightly: rescore every lead with the active model so engagement decays with time."""
+    model = ScoringModel.objects.filter(status=ScoringModelStatus.ACTIVE).first()
+    if model is None:
+        return None
+    job = Job.objects.create(
+        kind="rescore_all", params={"model_id": model.pk, "run_kind": ScoringRunKind.DECAY}
+    )
+    return job_run_rescore_all(job_id=job.pk)

@@ -13,7 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
-from celery.schedules import crontab  # noqa: F401  (used by later beat entries)
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -283,3 +283,9 @@ LOGGING = {
 }
 
 CELERY_BEAT_SCHEDULE["worker-heartbeat"] = {"task": "crm.heartbeat", "schedule": 60.0}
+# Safety net for coalesced rescoring (normally scheduled right after new activities commit).
+CELERY_BEAT_SCHEDULE["drain-rescore-requests"] = {"task": "leads.drain_rescore_requests", "schedule": 60.0}
+CELERY_BEAT_SCHEDULE["nightly-score-decay"] = {
+    "task": "leads.decay_scores",
+    "schedule": crontab(hour=2, minute=30),
+}

@@ -1,0 +1,29 @@
+"""Celery entry points for leads. Thin: take ids, call a service, idempotent, bounded retries."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import OperationalError
+
+from leads import services
+
+
+@shared_task(
+    name="leads.drain_rescore_requests",
+    ignore_result=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def drain_rescore_requests() -> int:
+    return services.rescore_requests_drain()
+
+
+@shared_task(name="leads.run_rescore_all", ignore_result=True, acks_late=True)
+def run_rescore_all(*, job_id: int) -> None:
+    services.job_run_rescore_all(job_id=job_id)
+
+
+@shared_task(name="leads.decay_scores", ignore_result=True)
+def decay_scores() -> None:
+    services.scoring_decay_all()
