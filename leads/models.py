@@ -154,7 +154,9 @@ class Company(models.Model):
 
 
 class Lead(models.Model):
-    email = models.EmailField(max_length=254, help_text="Stored normalised (lower case).")
+    # Stored normalised (lower case, enforced by a check constraint), so the plain unique index
+    # is a case-insensitive one that equality lookups use.
+    email = models.EmailField(max_length=254, unique=True)
     first_name = models.CharField(max_length=100, blank=True)
     last_name = models.CharField(max_length=100, blank=True)
     job_title = models.CharField(max_length=200, blank=True)
@@ -198,7 +200,7 @@ class Lead(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.UniqueConstraint(Lower("email"), name="lead_email_ci_unique"),
+            models.CheckConstraint(condition=Q(email=Lower("email")), name="lead_email_lowercase"),
         ]
         indexes = [
             # Keyset pagination: every sort key is indexed together with the id tiebreaker.
@@ -541,3 +543,36 @@ class Job(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in {JobStatus.DONE, JobStatus.FAILED}
+
+
+# --- Ingestion -------------------------------------------------------------------------------
+
+
+class FormSource(models.Model):
+    """A website form allowed to post leads to the public capture endpoint with its own key.
+
+    Only a SHA-256 hash of the key is stored; the key is shown once, when it is created.
+    """
+
+    name = models.CharField(max_length=200, help_text="e.g. “Website – contact us”")
+    key_prefix = models.CharField(max_length=12, help_text="The key's first characters, to recognise it.")
+    key_hash = models.CharField(max_length=64, unique=True)
+    is_active = models.BooleanField(default=True)
+    default_channel = models.CharField(max_length=30, choices=Channel.choices, default=Channel.DIRECT)
+    campaign = models.ForeignKey(Campaign, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    activity_type = models.ForeignKey(
+        ActivityType,
+        to_field="code",
+        on_delete=models.PROTECT,
+        default="form_submit",
+        related_name="+",
+        help_text="What a submission is recorded as (form submit, demo request, contact sales…).",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.key_prefix}…)"

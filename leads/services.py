@@ -117,7 +117,7 @@ def lead_create(
     """
     _reject_unknown_fields(fields)
     email = normalise_email(email)
-    if Lead.objects.filter(email__iexact=email).exists():
+    if Lead.objects.filter(email=email).exists():
         raise ValidationError({"email": f"A lead with the email {email} already exists."})
     if fields.get("company") is None:
         fields["company"] = company_for_domain(domain=email.rsplit("@", 1)[1], name=company_name)

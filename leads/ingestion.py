@@ -1,0 +1,495 @@
+"""Bringing leads and activities in from other systems: the API, website forms, CSV files.
+
+`activities_ingest` takes a batch of items and answers for each one: created, duplicate (the
+same source system + external id was sent before), or error naming the field. Items are
+validated one by one, so one bad item never rejects the good ones; the good ones are written
+with a handful of set-based queries (that is what makes thousands per second possible), all in
+one transaction, so nothing is ever half-written. New leads are created on the way, with their
+company (by email domain), campaign (by utm_campaign) and creation history.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from leads import services
+from leads.domains import is_free_mail_domain, normalise_domain
+from leads.lifecycle import Actor, Stage
+from leads.models import Activity, ActivityType, Campaign, Channel, Company, FormSource, Lead, StageTransition
+
+MAX_ITEMS_PER_BATCH = 5_000
+MAX_PROPERTIES_BYTES = 16_384
+FUTURE_TOLERANCE = timedelta(minutes=5)
+
+LEAD_FIELDS: dict[str, int] = {  # field -> max length
+    "first_name": 100,
+    "last_name": 100,
+    "job_title": 200,
+    "phone": 40,
+    "company_name": 200,
+}
+UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
+ITEM_FIELDS = frozenset(
+    {"email", "type", "occurred_at", "source_system", "external_id", "properties", "lead", "utm"}
+)
+
+_SOCIAL_SOURCES = {"linkedin", "facebook", "twitter", "x", "instagram", "youtube", "reddit", "tiktok"}
+_SEARCH_SOURCES = {"google", "bing", "duckduckgo", "yahoo", "baidu", "ecosia"}
+
+
+def channel_from_utm(source: str = "", medium: str = "") -> str:
+    """Map utm_source / utm_medium to a first-touch channel, the way marketers tag links."""
+    source, medium = (source or "").strip().lower(), (medium or "").strip().lower()
+    paid = medium in {"cpc", "ppc", "paid", "paidsearch", "paid_search", "paid-social", "paid_social", "cpm"}
+    if paid:
+        return Channel.PAID_SOCIAL if source in _SOCIAL_SOURCES or "social" in medium else Channel.PAID_SEARCH
+    if medium in {"email", "newsletter", "e-mail"}:
+        return Channel.EMAIL
+    if medium in {"social", "organic_social", "social-organic"} or source in _SOCIAL_SOURCES:
+        return Channel.ORGANIC_SOCIAL
+    if medium in {"organic", "seo"} or source in _SEARCH_SOURCES:
+        return Channel.ORGANIC_SEARCH
+    if medium in {"referral", "affiliate"}:
+        return Channel.REFERRAL
+    if medium in {"event", "tradeshow", "conference"}:
+        return Channel.EVENT
+    if medium == "webinar":
+        return Channel.WEBINAR
+    if medium in {"syndication", "content_syndication"}:
+        return Channel.CONTENT_SYNDICATION
+    if medium == "partner":
+        return Channel.PARTNER
+    if not source and not medium:
+        return Channel.DIRECT
+    return Channel.OTHER
+
+
+@dataclass
+class ItemResult:
+    index: int
+    status: str  # "created" | "duplicate" | "error"
+    activity_id: int | None = None
+    lead_id: int | None = None
+    lead_created: bool = False
+    errors: dict[str, list[str]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"index": self.index, "status": self.status}
+        if self.status == "error":
+            data["errors"] = self.errors
+        else:
+            data.update(activity_id=self.activity_id, lead_id=self.lead_id, lead_created=self.lead_created)
+        return data
+
+
+@dataclass
+class _Item:
+    index: int
+    email: str
+    type: str
+    occurred_at: datetime
+    source_system: str
+    external_id: str
+    properties: dict[str, Any]
+    lead: dict[str, str]
+    utm: dict[str, str]
+
+
+def parse_timestamp(value: Any, *, field_name: str = "occurred_at", now: datetime | None = None) -> datetime:
+    """An ISO 8601 timestamp with a time zone; refuses naive and future times with a clear message."""
+    now = now or timezone.now()
+    if isinstance(value, datetime):
+        parsed: datetime | None = value
+    elif isinstance(value, str):
+        try:
+            parsed = parse_datetime(value.strip())
+        except ValueError:
+            parsed = None
+    else:
+        parsed = None
+    if parsed is None:
+        raise ValidationError(
+            {field_name: f"“{value}” is not an ISO 8601 date-time, e.g. 2026-11-22T09:30:00Z."}
+        )
+    if timezone.is_naive(parsed):
+        raise ValidationError({field_name: "Give a time zone, e.g. 2026-11-22T09:30:00Z or +01:00."})
+    if parsed > now + FUTURE_TOLERANCE:
+        raise ValidationError({field_name: "This date-time is in the future."})
+    return parsed
+
+
+def _text(value: Any, name: str, max_length: int, errors: dict[str, list[str]]) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        errors.setdefault(name, []).append("Must be text.")
+        return ""
+    text = str(value).strip()
+    if len(text) > max_length:
+        errors.setdefault(name, []).append(f"At most {max_length} characters (got {len(text)}).")
+    return text
+
+
+def _validate_item(
+    index: int, raw: Any, *, types: Mapping[str, ActivityType], default_source: str, now: datetime
+) -> _Item | ItemResult:
+    if not isinstance(raw, Mapping):
+        return ItemResult(index, "error", errors={"non_field_errors": ["Each item must be a JSON object."]})
+    errors: dict[str, list[str]] = {}
+    for unknown in sorted(set(raw) - ITEM_FIELDS):
+        errors[unknown] = [f"Unknown field; expected some of: {', '.join(sorted(ITEM_FIELDS))}."]
+    email = ""
+    try:
+        email = services.normalise_email(raw.get("email") if isinstance(raw.get("email"), str) else "")
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    code = raw.get("type")
+    if not code:
+        errors["type"] = ["This field is required."]
+    elif not isinstance(code, str) or code not in types:
+        errors["type"] = [f"“{code}” is not an activity type; see /api/v1/activity-types/."]
+    occurred_at = now
+    if raw.get("occurred_at") not in (None, ""):
+        try:
+            occurred_at = parse_timestamp(raw["occurred_at"], now=now)
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+    source_system = _text(raw.get("source_system"), "source_system", 50, errors) or default_source
+    external_id = _text(raw.get("external_id"), "external_id", 200, errors)
+    properties = raw.get("properties") or {}
+    if not isinstance(properties, Mapping):
+        errors["properties"] = ["Must be a JSON object."]
+    elif len(json.dumps(properties, default=str)) > MAX_PROPERTIES_BYTES:
+        errors["properties"] = [f"At most {MAX_PROPERTIES_BYTES // 1024} KB of JSON."]
+    lead: dict[str, str] = {}
+    raw_lead = raw.get("lead") or {}
+    if not isinstance(raw_lead, Mapping):
+        errors["lead"] = ["Must be a JSON object."]
+    else:
+        for name in sorted(set(raw_lead) - set(LEAD_FIELDS)):
+            errors[f"lead.{name}"] = [f"Unknown field; expected some of: {', '.join(LEAD_FIELDS)}."]
+        for name, max_length in LEAD_FIELDS.items():
+            if name in raw_lead:
+                lead[name] = _text(raw_lead[name], f"lead.{name}", max_length, errors)
+    utm: dict[str, str] = {}
+    raw_utm = raw.get("utm") or {}
+    if not isinstance(raw_utm, Mapping):
+        errors["utm"] = ["Must be a JSON object."]
+    else:
+        for name in sorted(set(raw_utm) - set(UTM_FIELDS)):
+            errors[f"utm.{name}"] = [f"Unknown field; expected some of: {', '.join(UTM_FIELDS)}."]
+        for name in UTM_FIELDS:
+            if name in raw_utm:
+                utm[name] = _text(raw_utm[name], f"utm.{name}", 200, errors)
+    if errors:
+        return ItemResult(index, "error", errors=errors)
+    return _Item(index, email, code, occurred_at, source_system, external_id, dict(properties), lead, utm)
+
+
+def activities_ingest(
+    *, items: Sequence[Any], actor: Actor, default_source_system: str = "api"
+) -> list[ItemResult]:
+    """Record a batch of activities; see the module docstring. Results are in input order."""
+    if len(items) > MAX_ITEMS_PER_BATCH:
+        raise ValidationError(
+            {
+                "items": f"At most {MAX_ITEMS_PER_BATCH} activities per request "
+                f"(got {len(items)}); split the batch."
+            }
+        )
+    now = timezone.now()
+    types = {t.code: t for t in ActivityType.objects.filter(is_active=True)}
+    results: dict[int, ItemResult] = {}
+    valid: list[_Item] = []
+    for index, raw in enumerate(items):
+        checked = _validate_item(index, raw, types=types, default_source=default_source_system, now=now)
+        if isinstance(checked, ItemResult):
+            results[index] = checked
+        else:
+            valid.append(checked)
+    if valid:
+        with transaction.atomic():
+            _write(valid, results, actor=actor, now=now)
+    return [results[index] for index in range(len(items))]
+
+
+def _write(valid: list[_Item], results: dict[int, ItemResult], *, actor: Actor, now: datetime) -> None:
+    lead_ids, created_emails = leads_get_or_create_bulk(
+        specs={item.email: (item.lead, item.utm) for item in reversed(valid)}, actor=actor, now=now
+    )
+    # Idempotence: (source_system, external_id) already stored, or repeated within this batch.
+    keyed = [item for item in valid if item.external_id]
+    existing: dict[tuple[str, str], int] = {}
+    for system in {item.source_system for item in keyed}:
+        ids = [item.external_id for item in keyed if item.source_system == system]
+        existing.update(
+            ((system, ext), pk)
+            for ext, pk in Activity.objects.filter(source_system=system, external_id__in=ids).values_list(
+                "external_id", "pk"
+            )
+        )
+    to_insert: list[tuple[_Item, Activity]] = []
+    seen: dict[tuple[str, str], _Item] = {}
+    first_for_email: set[str] = set()
+    for item in valid:
+        key = (item.source_system, item.external_id)
+        lead_id = lead_ids[item.email]
+        lead_created = item.email in created_emails and item.email not in first_for_email
+        first_for_email.add(item.email)
+        if item.external_id and key in existing:
+            results[item.index] = ItemResult(item.index, "duplicate", existing[key], lead_id)
+            continue
+        if item.external_id and key in seen:
+            results[item.index] = ItemResult(item.index, "duplicate", None, lead_id)
+            continue
+        if item.external_id:
+            seen[key] = item
+        activity = Activity(
+            lead_id=lead_id,
+            type_id=item.type,
+            occurred_at=item.occurred_at,
+            properties=item.properties,
+            source_system=item.source_system,
+            external_id=item.external_id,
+            created_at=now,
+        )
+        to_insert.append((item, activity))
+        results[item.index] = ItemResult(item.index, "created", None, lead_id, lead_created)
+    Activity.objects.bulk_create([activity for _, activity in to_insert], batch_size=1000)
+    for item, activity in to_insert:
+        results[item.index].activity_id = activity.pk
+    for item in valid:  # in-batch duplicates point at the activity their twin created
+        result = results[item.index]
+        if result.status == "duplicate" and result.activity_id is None:
+            twin = seen[(item.source_system, item.external_id)]
+            result.activity_id = results[twin.index].activity_id
+    if to_insert:
+        services.rescore_request(lead_ids=list({a.lead_id for _, a in to_insert}))
+
+
+def leads_get_or_create_bulk(
+    *, specs: Mapping[str, tuple[Mapping[str, str], Mapping[str, str]]], actor: Actor, now: datetime
+) -> tuple[dict[str, int], set[str]]:
+    """Ids of the leads with these (normalised) emails, creating the missing ones in bulk.
+
+    `specs` maps email -> (lead fields, utm fields) used only for leads that are created: an
+    existing lead's first-touch attribution is never overwritten. Returns (ids, created emails).
+    """
+    ids = dict(Lead.objects.filter(email__in=list(specs)).values_list("email", "pk"))
+    missing = [email for email in specs if email not in ids]
+    if not missing:
+        return ids, set()
+    domains = {
+        normalise_domain(email): specs[email][0].get("company_name", "")
+        for email in missing
+        if not is_free_mail_domain(email)
+    }
+    companies = _companies_for_domains(domains)
+    campaigns = _campaigns_for_slugs(
+        {specs[e][1].get("utm_campaign", "").strip().lower() for e in missing} - {""}
+    )
+    new_leads = []
+    for email in missing:
+        fields, utm = specs[email]
+        source, medium = utm.get("utm_source", ""), utm.get("utm_medium", "")
+        new_leads.append(
+            Lead(
+                email=email,
+                first_name=fields.get("first_name", ""),
+                last_name=fields.get("last_name", ""),
+                job_title=fields.get("job_title", ""),
+                phone=fields.get("phone", ""),
+                company_id=companies.get(normalise_domain(email)),
+                source_channel=channel_from_utm(source, medium),
+                source_detail=" / ".join(part for part in (source, medium) if part)[:200],
+                campaign_id=campaigns.get(utm.get("utm_campaign", "").strip().lower()),
+                stage=Stage.LEAD,
+                stage_changed_at=now,
+                created_at=now,
+            )
+        )
+    try:
+        with transaction.atomic():
+            Lead.objects.bulk_create(new_leads, batch_size=1000)
+    except IntegrityError:
+        # Another request created some of these leads meanwhile: create the rest one by one.
+        new_leads = [lead for lead in new_leads if not Lead.objects.filter(email=lead.email).exists()]
+        for lead in new_leads:
+            lead.save()
+    StageTransition.objects.bulk_create(
+        [
+            StageTransition(
+                lead_id=lead.pk,
+                from_stage="",
+                to_stage=Stage.LEAD,
+                at=now,
+                actor_user=actor.user,
+                actor_rule=actor.rule,
+                reason="Created",
+            )
+            for lead in new_leads
+        ],
+        batch_size=1000,
+    )
+    ids.update(Lead.objects.filter(email__in=missing).values_list("email", "pk"))
+    return ids, {lead.email for lead in new_leads}
+
+
+def _companies_for_domains(domains: Mapping[str, str]) -> dict[str, int]:
+    domains = {d: name for d, name in domains.items() if d}
+    if not domains:
+        return {}
+    Company.objects.bulk_create(
+        [
+            Company(domain=domain, name=name or domain.split(".")[0].replace("-", " ").title())
+            for domain, name in domains.items()
+        ],
+        ignore_conflicts=True,
+    )
+    return dict(Company.objects.filter(domain__in=list(domains)).values_list("domain", "pk"))
+
+
+def _campaigns_for_slugs(slugs: set[str]) -> dict[str, int]:
+    if not slugs:
+        return {}
+    Campaign.objects.bulk_create(
+        [
+            Campaign(slug=slug[:200], name=slug.replace("-", " ").replace("_", " ").title()[:200])
+            for slug in slugs
+        ],
+        ignore_conflicts=True,
+    )
+    return dict(Campaign.objects.filter(slug__in=list(slugs)).values_list("slug", "pk"))
+
+
+# --- Lead upsert and website forms ----------------------------------------------------------
+
+UPSERT_FIELDS = ("first_name", "last_name", "job_title", "phone")
+
+
+@transaction.atomic
+def lead_upsert(
+    *, email: str, actor: Actor, fields: Mapping[str, Any], utm: Mapping[str, str] | None = None
+) -> tuple[Lead, bool]:
+    """Create the lead with this email, or update the given profile fields of the existing one.
+
+    Attribution (channel, source detail, campaign) is first-touch: set when the lead is created
+    and never overwritten by later upserts. Returns (lead, created).
+    """
+    email = services.normalise_email(email)
+    errors: dict[str, list[str]] = {}
+    cleaned = {
+        name: _text(fields[name], name, LEAD_FIELDS[name], errors) for name in UPSERT_FIELDS if name in fields
+    }
+    company_name = _text(fields.get("company_name"), "company_name", 200, errors)
+    unknown = sorted(set(fields) - set(UPSERT_FIELDS) - {"company_name"})
+    for name in unknown:
+        errors[name] = ["This field cannot be set here."]
+    if errors:
+        raise ValidationError(errors)
+    lead = Lead.objects.select_for_update().filter(email=email).first()
+    if lead is not None:
+        changed = {name: value for name, value in cleaned.items() if value and getattr(lead, name) != value}
+        if changed:
+            lead = services.lead_update(lead_id=lead.pk, actor=actor, **changed)
+        return lead, False
+    utm = utm or {}
+    source, medium = utm.get("utm_source", ""), utm.get("utm_medium", "")
+    lead = services.lead_create(
+        email=email,
+        actor=actor,
+        company_name=company_name,
+        source_channel=channel_from_utm(source, medium),
+        source_detail=" / ".join(part for part in (source, medium) if part)[:200],
+        campaign=services.campaign_for_slug(slug=utm.get("utm_campaign", "")),
+        **cleaned,
+    )
+    return lead, True
+
+
+FORM_MAX_FIELDS = 50
+FORM_MAX_VALUE = 2_000
+FORM_LEAD_FIELDS = {"email", "first_name", "last_name", "job_title", "phone", "company", "company_name"}
+
+
+@transaction.atomic
+def form_capture(*, source: FormSource, data: Mapping[str, Any]) -> tuple[Lead, Activity, bool]:
+    """A website form submission: upsert the lead, record the submission as an activity.
+
+    UTM fields become first-touch attribution for new leads (the source's channel and campaign
+    when the form sends none); the remaining form fields are kept on the activity.
+    """
+    if len(data) > FORM_MAX_FIELDS:
+        raise ValidationError({"non_field_errors": f"At most {FORM_MAX_FIELDS} form fields."})
+    values: dict[str, str] = {}
+    for key, value in data.items():
+        text = value if isinstance(value, str) else ("" if value is None else str(value))
+        if len(text) > FORM_MAX_VALUE:
+            raise ValidationError({key: f"At most {FORM_MAX_VALUE} characters."})
+        values[str(key)] = text.strip()
+    utm = {name: values[name] for name in UTM_FIELDS if values.get(name)}
+    if not utm.get("utm_campaign") and source.campaign_id:
+        utm["utm_campaign"] = source.campaign.slug
+    fields = {name: values[name] for name in UPSERT_FIELDS if values.get(name)}
+    company_name = values.get("company_name") or values.get("company") or ""
+    if company_name:
+        fields["company_name"] = company_name
+    actor = Actor.rule_named(f"Web form: {source.name}")
+    lead, created = lead_upsert(email=values.get("email", ""), actor=actor, fields=fields, utm=utm)
+    if created and not (utm.get("utm_source") or utm.get("utm_medium")):
+        Lead.objects.filter(pk=lead.pk).update(source_channel=source.default_channel)
+        lead.source_channel = source.default_channel
+    extra = {k: v for k, v in values.items() if k not in FORM_LEAD_FIELDS and k != "submission_id"}
+    submission_id = values.get("submission_id", "")[:200]
+    if submission_id:  # a re-sent submission is recorded once
+        earlier = Activity.objects.filter(
+            source_system=f"form:{source.pk}", external_id=submission_id
+        ).first()
+        if earlier is not None:
+            return lead, earlier, created
+    activity = Activity.objects.create(
+        lead=lead,
+        type_id=source.activity_type_id,
+        properties={"form": source.name, **extra},
+        source_system=f"form:{source.pk}",
+        external_id=submission_id,
+    )
+    FormSource.objects.filter(pk=source.pk).update(last_used_at=timezone.now())
+    services.rescore_request(lead_ids=[lead.pk])
+    return lead, activity, created
+
+
+def _key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+@transaction.atomic
+def form_source_create(*, name: str, **fields: Any) -> tuple[FormSource, str]:
+    """A new form source and its key. The key is returned once; only its hash is stored."""
+    if not name.strip():
+        raise ValidationError({"name": "Give the form source a name."})
+    key = f"bfk_{secrets.token_urlsafe(24)}"
+    source = FormSource(name=name.strip(), key_prefix=key[:10], key_hash=_key_hash(key), **fields)
+    source.full_clean()
+    source.save()
+    return source, key
+
+
+def form_source_for_key(key: str) -> FormSource | None:
+    """The active form source this key belongs to, or None."""
+    if not key or len(key) > 100:
+        return None
+    return (
+        FormSource.objects.select_related("campaign").filter(key_hash=_key_hash(key), is_active=True).first()
+    )
