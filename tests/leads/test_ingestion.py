@@ -180,7 +180,8 @@ def test_form_capture_records_submission_attribution_and_is_idempotent():
     assert ingestion.form_source_for_key(key + "x") is None
     data = {
         "email": "Buyer@BigCo.example", "first_name": "Bea", "company": "BigCo", "message": "Call me",
-        "utm_source": "linkedin", "utm_medium": "paid_social", "utm_campaign": "abm-q4", "submission_id": "s-1",
+        "utm_source": "linkedin", "utm_medium": "paid_social", "utm_campaign": "abm-q4",
+        "submission_id": "s-1",
     }  # fmt: skip
     lead, activity, created = ingestion.form_capture(source=source, data=data)
     assert created
@@ -191,8 +192,10 @@ def test_form_capture_records_submission_attribution_and_is_idempotent():
     )
     assert lead.company.name == "BigCo"
     assert activity.type_id == "demo_request"
-    assert activity.properties == {"form": "Website demo form", "message": "Call me", "utm_source": "linkedin",
-                                   "utm_medium": "paid_social", "utm_campaign": "abm-q4"}  # fmt: skip
+    assert activity.properties == {
+        "form": "Website demo form", "message": "Call me",
+        "utm_source": "linkedin", "utm_medium": "paid_social", "utm_campaign": "abm-q4",
+    }  # fmt: skip
     _, again, created = ingestion.form_capture(source=source, data=data)
     assert (again.pk, created) == (activity.pk, False)
 
