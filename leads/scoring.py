@@ -246,8 +246,13 @@ class ScoringSpec:
         )
 
 
-def scores_sql(spec: ScoringSpec, leads: LeadSet, as_of: datetime, dialect: Dialect) -> tuple[str, list[Any]]:
-    """A SELECT of (lead_id, fit, engagement, explanation, hot_at) for every lead in the set."""
+def scores_sql(
+    spec: ScoringSpec, leads: LeadSet, as_of: datetime, dialect: Dialect, *, explain: bool = True
+) -> tuple[str, list[Any]]:
+    """A SELECT of (lead_id, fit, engagement, explanation, hot_at) for every lead in the set.
+
+    `explain=False` leaves the explanation out (NULL), for previews that only count.
+    """
     model = spec.model
     as_of_value = connection.ops.adapt_datetimefield_value(as_of)
     as_of_date = connection.ops.adapt_datefield_value(as_of.date())
@@ -316,7 +321,7 @@ def scores_sql(spec: ScoringSpec, leads: LeadSet, as_of: datetime, dialect: Dial
         "SELECT lead_id, "
         "SUM(CASE WHEN kind = 'fit' THEN points ELSE 0 END) AS fit, "
         "SUM(CASE WHEN kind = 'engagement' THEN points ELSE 0 END) AS engagement, "
-        f"{dialect.json_explanation()} AS explanation "
+        f"{dialect.json_explanation() if explain else 'NULL'} AS explanation "
         f"FROM (SELECT * FROM ({contributions}) contrib_all WHERE points <> 0 "
         "ORDER BY lead_id, kind DESC, points DESC, rule_id) contrib "
         "GROUP BY lead_id"
@@ -386,3 +391,47 @@ def id_ranges(*, batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator[tuple[int, in
     while low <= bounds["high"]:
         yield low, low + batch_size - 1
         low += batch_size
+
+
+def compare_sql(
+    active: ScoringSpec, draft: ScoringSpec, leads: LeadSet, as_of: datetime, dialect: Dialect
+) -> tuple[str, list[Any]]:
+    """Per lead: channel, active fit/engagement, draft fit/engagement — for draft previews."""
+    active_sql, active_params = scores_sql(active, leads, as_of, dialect, explain=False)
+    draft_sql, draft_params = scores_sql(draft, leads, as_of, dialect, explain=False)
+    sql = (
+        "SELECT l.id, l.source_channel, a.fit, a.engagement, d.fit, d.engagement "
+        f"FROM leads_lead l JOIN ({active_sql}) a ON a.lead_id = l.id "
+        f"JOIN ({draft_sql}) d ON d.lead_id = l.id"
+    )
+    return sql, [*active_params, *draft_params]
+
+
+def preview_batch(
+    active: ScoringSpec, draft: ScoringSpec, leads: LeadSet, *, as_of: datetime, summary: dict[str, Any]
+) -> None:
+    """Add one batch of leads to a preview summary (see leads.services.job_run_scoring_preview)."""
+    a_model, d_model = active.model, draft.model
+    sql, params = compare_sql(active, draft, leads, as_of, current_dialect())
+    by_channel = summary.setdefault("by_channel", {})
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for lead_id, channel, a_fit, a_eng, d_fit, d_eng in cursor.fetchall():
+            was = a_fit >= a_model.mql_fit_threshold and a_eng >= a_model.mql_engagement_threshold
+            now = d_fit >= d_model.mql_fit_threshold and d_eng >= d_model.mql_engagement_threshold
+            counts = by_channel.setdefault(channel, {"active": 0, "draft": 0, "leads": 0})
+            counts["leads"] += 1
+            counts["active"] += was
+            counts["draft"] += now
+            summary["leads"] = summary.get("leads", 0) + 1
+            summary["active_mql"] = summary.get("active_mql", 0) + was
+            summary["draft_mql"] = summary.get("draft_mql", 0) + now
+            if was != now:
+                key = "gained" if now else "lost"
+                summary[f"{key}_count"] = summary.get(f"{key}_count", 0) + 1
+                sample = summary.setdefault(key, [])
+                if len(sample) < PREVIEW_SAMPLE:
+                    sample.append({"lead_id": lead_id, "active": [a_fit, a_eng], "draft": [d_fit, d_eng]})
+
+
+PREVIEW_SAMPLE = 25

@@ -567,3 +567,54 @@ def scoring_decay_all() -> Job | None:
         kind="rescore_all", params={"model_id": model.pk, "run_kind": ScoringRunKind.DECAY}
     )
     return job_run_rescore_all(job_id=job.pk)
+
+
+@transaction.atomic
+def scoring_preview_start(*, model_id: int, user: Any) -> Job:
+    """Start comparing a draft with the active model on every lead (a Job to watch)."""
+    from leads import tasks
+
+    draft = _scoring_draft(model_id)
+    job = Job.objects.create(kind="scoring_preview", params={"model_id": draft.pk}, created_by=user)
+    transaction.on_commit(lambda: tasks.run_scoring_preview.delay(job_id=job.pk))
+    return job
+
+
+def job_run_scoring_preview(*, job_id: int, batch_size: int | None = None) -> Job:
+    """How many leads qualify as MQL under the draft vs the active model, by channel, and which
+    leads change — computed on current data without writing any score."""
+    from leads import scoring
+
+    job = Job.objects.get(pk=job_id)
+    if job.is_finished:
+        return job
+    draft = ScoringModel.objects.get(pk=job.params["model_id"])
+    active = ScoringModel.objects.filter(status=ScoringModelStatus.ACTIVE).first() or draft
+    active_spec, draft_spec = scoring.ScoringSpec.load(active), scoring.ScoringSpec.load(draft)
+    ranges = list(scoring.id_ranges(batch_size=batch_size or scoring.DEFAULT_BATCH_SIZE))
+    as_of = timezone.now()
+    Job.objects.filter(pk=job.pk).update(
+        status=JobStatus.RUNNING, started_at=as_of, total=len(ranges), done=0
+    )
+    summary: dict[str, Any] = {
+        "leads": 0,
+        "active_mql": 0,
+        "draft_mql": 0,
+        "gained_count": 0,
+        "lost_count": 0,
+    }
+    try:
+        for index, id_range in enumerate(ranges, start=1):
+            scoring.preview_batch(
+                active_spec, draft_spec, scoring.LeadSet.between(*id_range), as_of=as_of, summary=summary
+            )
+            Job.objects.filter(pk=job.pk).update(done=index)
+    except Exception as exc:
+        Job.objects.filter(pk=job.pk).update(
+            status=JobStatus.FAILED, error=str(exc), finished_at=timezone.now()
+        )
+        raise
+    summary.update(active_version=active.version, draft_version=draft.version, as_of=as_of.isoformat())
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.DONE, finished_at=timezone.now(), result=summary)
+    job.refresh_from_db()
+    return job

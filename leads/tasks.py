@@ -27,3 +27,8 @@ def run_rescore_all(*, job_id: int) -> None:
 @shared_task(name="leads.decay_scores", ignore_result=True)
 def decay_scores() -> None:
     services.scoring_decay_all()
+
+
+@shared_task(name="leads.run_scoring_preview", ignore_result=True)
+def run_scoring_preview(*, job_id: int) -> None:
+    services.job_run_scoring_preview(job_id=job_id)

@@ -47,8 +47,10 @@ def stored(lead: Lead) -> dict:
 
 # --- property: parts sum to the score, bulk == per-lead == independent reference -----------
 
-TITLES = ["VP of Sales", "Chief Revenue Officer", "Student", "Marketing Manager", "Head of Growth",
-          "Engineer", "ÉTUDIANT", "Intern, Marketing", "", "Director, IT", "Founder & CEO", "svp ops"]  # fmt: skip
+TITLES = [
+    "VP of Sales", "Chief Revenue Officer", "Student", "Marketing Manager", "Head of Growth",
+    "Engineer", "ÉTUDIANT", "Intern, Marketing", "", "Director, IT", "Founder & CEO", "svp ops",
+]  # fmt: skip
 DOMAINS = ["acme.com", "gmail.com", "uni.edu", "bigcorp.co.uk", "relaycrm.com", "ox.ac.uk"]
 TYPES = ["page_view", "pricing_page_view", "content_download", "demo_request", "unsubscribe", "email_open"]
 
@@ -59,7 +61,8 @@ rule_strategy = st.one_of(
         ["market", "vp", "ing", "%", "_", "head"]), min_size=1, max_size=2)),
     st.tuples(st.just("industry"), st.sampled_from(["in", "not_in"]), st.lists(st.sampled_from(
         ["software", "education", "retail"]), min_size=1, max_size=2)),
-    st.tuples(st.just("company_size"), st.just("in"), st.lists(st.sampled_from(["1-10", "5000+"]), min_size=1)),
+    st.tuples(st.just("company_size"), st.just("in"),
+              st.lists(st.sampled_from(["1-10", "5000+"]), min_size=1)),
     st.tuples(st.just("country"), st.just("not_in"), st.lists(st.sampled_from(["us", "DE"]), min_size=1)),
     st.tuples(st.just("email_domain"), st.sampled_from(["in", "ends_with_any"]), st.lists(st.sampled_from(
         [".edu", "acme.com", ".co.uk", "relaycrm.com"]), min_size=1, max_size=2)),
@@ -249,7 +252,9 @@ def test_the_active_model_cannot_be_edited():
         ("shoe_size", "in", ["42"], "attribute", "not an attribute"),
     ],
 )
-def test_nonsense_fit_rules_are_refused_naming_the_field(marketer, attribute, operator, values, field, message):
+def test_nonsense_fit_rules_are_refused_naming_the_field(
+    marketer, attribute, operator, values, field, message
+):
     draft = services.scoring_draft_create(user=marketer)
     with pytest.raises(ValidationError) as error:
         services.fit_rule_save(model_id=draft.pk, label="x", attribute=attribute, operator=operator,
@@ -314,6 +319,37 @@ def test_small_batches_give_the_same_scores_as_one_batch(marketer):
 
 
 def test_a_finished_job_is_not_run_twice():
-    job = Job.objects.create(kind="rescore_all", params={"model_id": active_model().pk}, status=JobStatus.DONE)
+    job = Job.objects.create(
+        kind="rescore_all", params={"model_id": active_model().pk}, status=JobStatus.DONE
+    )
     services.job_run_rescore_all(job_id=job.pk)
     assert not ScoringRun.objects.exists()
+
+
+def test_preview_counts_mqls_by_channel_and_lists_changed_leads(marketer, django_capture_on_commit_callbacks):
+    engaged = [LeadFactory(job_title="VP Sales", source_channel="webinar") for _ in range(3)]
+    LeadFactory(job_title="Student", source_channel="paid_search")
+    for lead in engaged:
+        ActivityFactory(lead=lead, type=ActivityType.objects.get(code="webinar_attended"))
+    draft = services.scoring_draft_create(user=marketer)
+    services.engagement_rule_save(
+        model_id=draft.pk,
+        rule_id=draft.engagement_rules.get(activity_type_id="webinar_attended").pk,
+        activity_type="webinar_attended",
+        points=40,
+        max_points=None,
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        job = services.scoring_preview_start(model_id=draft.pk, user=marketer)
+    job.refresh_from_db()
+
+    assert job.status == JobStatus.DONE
+    result = job.result
+    assert (result["leads"], result["active_mql"], result["draft_mql"]) == (4, 0, 3)
+    assert result["by_channel"]["webinar"] == {"active": 0, "draft": 3, "leads": 3}
+    assert result["by_channel"]["paid_search"] == {"active": 0, "draft": 0, "leads": 1}
+    assert {row["lead_id"] for row in result["gained"]} == {lead.pk for lead in engaged}
+    assert result["lost_count"] == 0
+    for lead in engaged:  # a preview writes no score
+        lead.refresh_from_db()
+        assert lead.engagement_score == 0
