@@ -310,6 +310,7 @@ def leads_get_or_create_bulk(
                 last_name=fields.get("last_name", ""),
                 job_title=fields.get("job_title", ""),
                 phone=fields.get("phone", ""),
+                phone_digits=services.phone_digits(fields.get("phone", "")),
                 company_id=companies.get(normalise_domain(email)),
                 source_channel=channel_from_utm(source, medium),
                 source_detail=" / ".join(part for part in (source, medium) if part)[:200],

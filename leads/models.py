@@ -161,6 +161,8 @@ class Lead(models.Model):
     last_name = models.CharField(max_length=100, blank=True)
     job_title = models.CharField(max_length=200, blank=True)
     phone = models.CharField(max_length=40, blank=True)
+    # The phone's digits only, kept by leads.services for finding duplicates ("+1 (555) 010-0" = "15550100").
+    phone_digits = models.CharField(max_length=40, blank=True, db_default="", default="", db_index=True)
     company = models.ForeignKey(
         Company, null=True, blank=True, on_delete=models.PROTECT, related_name="leads"
     )
@@ -576,3 +578,22 @@ class FormSource(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.key_prefix}…)"
+
+
+class LeadMerge(models.Model):
+    """A record that a duplicate lead was merged into `survivor` (its activities and history moved)."""
+
+    survivor = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="merges")
+    merged_lead_id = models.BigIntegerField(help_text="The id the merged lead had.")
+    merged_email = models.EmailField(max_length=254)
+    merged_name = models.CharField(max_length=201, blank=True)
+    activities_moved = models.PositiveIntegerField(default=0)
+    transitions_moved = models.PositiveIntegerField(default=0)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.merged_email} merged into lead {self.survivor_id}"

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from leads.filters import LeadFilter
 from leads.models import Activity, Lead, StageTransition
@@ -22,9 +22,9 @@ def lead_queryset_for(*, user: AbstractBaseUser) -> QuerySet[Lead]:
 
 def lead_list(*, user: AbstractBaseUser, params: Mapping[str, Any]) -> tuple[QuerySet[Lead], LeadFilter]:
     """Filtered leads with what a list row shows joined in. Raises ValidationError on bad filters."""
-    filterset = LeadFilter(data=params or None, queryset=lead_queryset_for(user=user))
+    filterset = LeadFilter(data=params if params is not None else {}, queryset=lead_queryset_for(user=user))
     if not filterset.is_valid():
-        raise ValidationError(filterset.errors.get_json_data())
+        raise ValidationError(filterset.form.errors.as_data())
     queryset = filterset.qs.select_related("company", "owner", "campaign")
     return queryset, filterset
 
@@ -46,3 +46,28 @@ def lead_activities(*, lead: Lead) -> QuerySet[Activity]:
 def lead_stage_history(*, lead: Lead) -> list[StageTransition]:
     """Every stage change of the lead, oldest first, with who made it."""
     return list(lead.transitions.select_related("actor_user").order_by("at", "id"))
+
+
+def lead_duplicates(*, lead: Lead, limit: int = 10) -> list[Lead]:
+    """Likely duplicates: the same first and last name at the same company, or the same phone."""
+    condition = Q()
+    if lead.company_id and lead.first_name and lead.last_name:
+        condition |= Q(
+            company_id=lead.company_id,
+            first_name__iexact=lead.first_name,
+            last_name__iexact=lead.last_name,
+        )
+    if lead.phone_digits:
+        condition |= Q(phone_digits=lead.phone_digits)
+    if not condition:
+        return []
+    return list(
+        Lead.objects.filter(condition)
+        .exclude(pk=lead.pk)
+        .select_related("company", "owner")
+        .order_by("created_at", "id")[:limit]
+    )
+
+
+def lead_merges(*, lead: Lead) -> list:  # type: ignore[type-arg]
+    return list(lead.merges.select_related("actor").order_by("at", "id"))

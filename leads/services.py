@@ -8,7 +8,7 @@ same whichever way a change comes in. Errors are `ValidationError` keyed by fiel
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -20,6 +20,7 @@ from leads import lifecycle
 from leads.domains import is_free_mail_domain, normalise_domain
 from leads.lifecycle import Actor, Stage, TransitionRefused, TransitionRequest
 from leads.models import (
+    Activity,
     ActivityType,
     Campaign,
     Company,
@@ -30,6 +31,7 @@ from leads.models import (
     Job,
     JobStatus,
     Lead,
+    LeadMerge,
     RescoreRequest,
     ScoringModel,
     ScoringModelStatus,
@@ -61,6 +63,12 @@ def on_transition(callback: Callable[[int, str, str], None]) -> Callable[[int, s
     if callback not in _after_transition:
         _after_transition.append(callback)
     return callback
+
+
+def phone_digits(phone: str) -> str:
+    """Digits of a phone number, for matching duplicates; empty when too short to mean anything."""
+    digits = "".join(ch for ch in phone or "" if ch.isdigit())
+    return digits if len(digits) >= 7 else ""
 
 
 def normalise_email(email: str) -> str:
@@ -102,6 +110,22 @@ def campaign_for_slug(*, slug: str, name: str = "", channel: str = "") -> Campai
 
 
 @transaction.atomic
+def campaign_create(
+    *, slug: str, name: str, channel: str = "", starts_on: date | None = None, ends_on: date | None = None
+) -> Campaign:
+    """Create a campaign; its slug is stored lower case, as `campaign_for_slug` looks it up."""
+    slug = slug.strip().lower()
+    if Campaign.objects.filter(slug=slug).exists():
+        raise ValidationError({"slug": f"A campaign with the slug “{slug}” already exists."})
+    if starts_on and ends_on and ends_on < starts_on:
+        raise ValidationError({"ends_on": "The end date must be on or after the start date."})
+    campaign = Campaign(slug=slug, name=name.strip(), channel=channel, starts_on=starts_on, ends_on=ends_on)
+    campaign.full_clean()
+    campaign.save()
+    return campaign
+
+
+@transaction.atomic
 def lead_create(
     *,
     email: str,
@@ -123,6 +147,7 @@ def lead_create(
         fields["company"] = company_for_domain(domain=email.rsplit("@", 1)[1], name=company_name)
     now = created_at or timezone.now()
     lead = Lead(email=email, stage=Stage.LEAD, stage_changed_at=now, created_at=now, **fields)
+    lead.phone_digits = phone_digits(lead.phone)
     lead.full_clean(validate_constraints=False)
     try:
         with transaction.atomic():
@@ -148,8 +173,9 @@ def lead_update(*, lead_id: int, actor: Actor, **fields: Any) -> Lead:
     lead = Lead.objects.select_for_update().get(pk=lead_id)
     for name, value in fields.items():
         setattr(lead, name, value)
+    lead.phone_digits = phone_digits(lead.phone)
     lead.full_clean(validate_constraints=False)
-    lead.save(update_fields=[*fields, "updated_at"])
+    lead.save(update_fields=[*fields, "phone_digits", "updated_at"])
     return lead
 
 
@@ -618,3 +644,69 @@ def job_run_scoring_preview(*, job_id: int, batch_size: int | None = None) -> Jo
     Job.objects.filter(pk=job.pk).update(status=JobStatus.DONE, finished_at=timezone.now(), result=summary)
     job.refresh_from_db()
     return job
+
+
+# --- Duplicates ------------------------------------------------------------------------------
+
+# Called inside the merge transaction with (survivor_id, duplicate_id), before the duplicate is
+# deleted, so other apps (handoff) can move what they hold about the duplicate.
+_on_merge: list[Callable[[int, int], None]] = []
+
+
+def on_merge(callback: Callable[[int, int], None]) -> Callable[[int, int], None]:
+    if callback not in _on_merge:
+        _on_merge.append(callback)
+    return callback
+
+
+PROFILE_FIELDS = ("first_name", "last_name", "job_title", "phone", "company_id")
+ATTRIBUTION_FIELDS = ("source_channel", "source_detail", "campaign_id")
+
+
+@transaction.atomic
+def lead_merge(*, survivor_id: int, duplicate_id: int, actor: Actor) -> Lead:
+    """Merge a duplicate into the survivor: activities and stage history move over, blank profile
+    fields are filled from the duplicate, the earlier first touch wins, the duplicate is deleted,
+    and a LeadMerge row records it all in the survivor's history."""
+    if survivor_id == duplicate_id:
+        raise ValidationError({"duplicate": "A lead cannot be merged into itself."})
+    if actor.user is None:
+        raise ValidationError({"actor": "Merges are made by a person."})
+    locked = {
+        lead.pk: lead
+        for lead in Lead.objects.select_for_update().filter(pk__in=[survivor_id, duplicate_id]).order_by("pk")
+    }
+    if len(locked) != 2:
+        raise ValidationError(
+            {"duplicate": "One of the leads no longer exists (merged or deleted meanwhile)."}
+        )
+    survivor, duplicate = locked[survivor_id], locked[duplicate_id]
+    changed: dict[str, Any] = {}
+    for name in PROFILE_FIELDS:
+        if not getattr(survivor, name) and getattr(duplicate, name):
+            changed[name] = getattr(duplicate, name)
+    if duplicate.created_at < survivor.created_at:
+        changed["created_at"] = duplicate.created_at
+        for name in ATTRIBUTION_FIELDS:
+            changed[name] = getattr(duplicate, name)
+    for callback in _on_merge:
+        callback(survivor.pk, duplicate.pk)
+    activities = Activity.objects.filter(lead_id=duplicate.pk).update(lead_id=survivor.pk)
+    transitions = StageTransition.objects.filter(lead_id=duplicate.pk).update(lead_id=survivor.pk)
+    LeadMerge.objects.create(
+        survivor=survivor,
+        merged_lead_id=duplicate.pk,
+        merged_email=duplicate.email,
+        merged_name=duplicate.full_name,
+        activities_moved=activities,
+        transitions_moved=transitions,
+        actor=actor.user,
+    )
+    duplicate.delete()
+    if changed:
+        for name, value in changed.items():
+            setattr(survivor, name, value)
+        survivor.phone_digits = phone_digits(survivor.phone)
+        survivor.save(update_fields=[*changed, "phone_digits", "updated_at"])
+    rescore_request(lead_ids=[survivor.pk])
+    return survivor
