@@ -229,7 +229,11 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "crm.pagination.KeysetAPIPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "crm.api.exception_handler",
-    "DEFAULT_THROTTLE_RATES": {"anon": "60/min", "user": "6000/min"},
+    # Public website forms: per form key and per client address (see leads.api throttles).
+    "DEFAULT_THROTTLE_RATES": {
+        "form_capture_key": os.environ.get("FORM_CAPTURE_RATE_PER_KEY", "120/min"),
+        "form_capture_ip": os.environ.get("FORM_CAPTURE_RATE_PER_IP", "10/min"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Baton API",

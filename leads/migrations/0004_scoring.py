@@ -7,153 +7,366 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('leads', '0003_activity_types'),
+        ("leads", "0003_activity_types"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='RescoreRequest',
+            name="RescoreRequest",
             fields=[
-                ('lead', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='+', serialize=False, to='leads.lead')),
-                ('requested_at', models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "lead",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        primary_key=True,
+                        related_name="+",
+                        serialize=False,
+                        to="leads.lead",
+                    ),
+                ),
+                ("requested_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
         ),
         migrations.AddField(
-            model_name='lead',
-            name='hot_signal_at',
-            field=models.DateTimeField(blank=True, help_text='Latest recent hot signal (demo request…): fast-track routing.', null=True),
+            model_name="lead",
+            name="hot_signal_at",
+            field=models.DateTimeField(
+                blank=True,
+                help_text="Latest recent hot signal (demo request…): fast-track routing.",
+                null=True,
+            ),
         ),
         migrations.AddField(
-            model_name='lead',
-            name='score_explanation',
+            model_name="lead",
+            name="score_explanation",
             field=models.JSONField(blank=True, db_default=[], default=list),
         ),
         migrations.AddField(
-            model_name='lead',
-            name='scored_at',
+            model_name="lead",
+            name="scored_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AlterField(
-            model_name='lead',
-            name='engagement_score',
+            model_name="lead",
+            name="engagement_score",
             field=models.IntegerField(db_default=0, default=0),
         ),
         migrations.AlterField(
-            model_name='lead',
-            name='fit_score',
+            model_name="lead",
+            name="fit_score",
             field=models.IntegerField(db_default=0, default=0),
         ),
         migrations.CreateModel(
-            name='ScoringModel',
+            name="ScoringModel",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('version', models.PositiveIntegerField(unique=True)),
-                ('name', models.CharField(max_length=200)),
-                ('status', models.CharField(choices=[('draft', 'Draft'), ('active', 'Active'), ('retired', 'Retired')], default='draft', max_length=10)),
-                ('mql_fit_threshold', models.IntegerField(default=40, help_text='A lead needs at least this fit score to become an MQL…')),
-                ('mql_engagement_threshold', models.IntegerField(default=50, help_text='…and at least this engagement score.')),
-                ('decay_half_life_days', models.PositiveIntegerField(blank=True, default=30, help_text='Engagement points halve after this many days. Empty: no decay.', null=True)),
-                ('hot_signal_window_days', models.PositiveIntegerField(default=14, help_text='A hot signal (demo request, contact sales…) flags the lead this long.')),
-                ('notes', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('published_at', models.DateTimeField(blank=True, null=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('hot_signal_types', models.ManyToManyField(blank=True, help_text='Activities that flag a lead for fast-track.', related_name='+', to='leads.activitytype')),
-                ('published_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("version", models.PositiveIntegerField(unique=True)),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("draft", "Draft"), ("active", "Active"), ("retired", "Retired")],
+                        default="draft",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "mql_fit_threshold",
+                    models.IntegerField(
+                        default=40, help_text="A lead needs at least this fit score to become an MQL…"
+                    ),
+                ),
+                (
+                    "mql_engagement_threshold",
+                    models.IntegerField(default=50, help_text="…and at least this engagement score."),
+                ),
+                (
+                    "decay_half_life_days",
+                    models.PositiveIntegerField(
+                        blank=True,
+                        default=30,
+                        help_text="Engagement points halve after this many days. Empty: no decay.",
+                        null=True,
+                    ),
+                ),
+                (
+                    "hot_signal_window_days",
+                    models.PositiveIntegerField(
+                        default=14,
+                        help_text="A hot signal (demo request, contact sales…) flags the lead this long.",
+                    ),
+                ),
+                ("notes", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("published_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "hot_signal_types",
+                    models.ManyToManyField(
+                        blank=True,
+                        help_text="Activities that flag a lead for fast-track.",
+                        related_name="+",
+                        to="leads.activitytype",
+                    ),
+                ),
+                (
+                    "published_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-version'],
+                "ordering": ["-version"],
             },
         ),
         migrations.CreateModel(
-            name='FitRule',
+            name="FitRule",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('label', models.CharField(max_length=200)),
-                ('attribute', models.CharField(choices=[('job_title', 'Job title'), ('seniority', 'Seniority (from job title)'), ('industry', 'Industry'), ('company_size', 'Company size'), ('country', 'Country'), ('email_domain', 'Email domain'), ('free_mail', 'Free-mail address (gmail.com…)')], max_length=20)),
-                ('operator', models.CharField(choices=[('in', 'is one of'), ('not_in', 'is none of'), ('contains_any', 'contains any of'), ('ends_with_any', 'ends with any of'), ('is_true', 'is true')], max_length=20)),
-                ('values', models.JSONField(blank=True, default=list, help_text='The values compared against.')),
-                ('points', models.IntegerField(help_text='Negative points lower the fit score.')),
-                ('position', models.PositiveIntegerField(default=0)),
-                ('scoring_model', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='fit_rules', to='leads.scoringmodel')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("label", models.CharField(max_length=200)),
+                (
+                    "attribute",
+                    models.CharField(
+                        choices=[
+                            ("job_title", "Job title"),
+                            ("seniority", "Seniority (from job title)"),
+                            ("industry", "Industry"),
+                            ("company_size", "Company size"),
+                            ("country", "Country"),
+                            ("email_domain", "Email domain"),
+                            ("free_mail", "Free-mail address (gmail.com…)"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "operator",
+                    models.CharField(
+                        choices=[
+                            ("in", "is one of"),
+                            ("not_in", "is none of"),
+                            ("contains_any", "contains any of"),
+                            ("ends_with_any", "ends with any of"),
+                            ("is_true", "is true"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "values",
+                    models.JSONField(blank=True, default=list, help_text="The values compared against."),
+                ),
+                ("points", models.IntegerField(help_text="Negative points lower the fit score.")),
+                ("position", models.PositiveIntegerField(default=0)),
+                (
+                    "scoring_model",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="fit_rules",
+                        to="leads.scoringmodel",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['position', 'id'],
+                "ordering": ["position", "id"],
             },
         ),
         migrations.CreateModel(
-            name='EngagementRule',
+            name="EngagementRule",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('label', models.CharField(blank=True, max_length=200)),
-                ('points', models.IntegerField(help_text='Points per activity; negative for unsubscribes and the like.')),
-                ('max_points', models.PositiveIntegerField(blank=True, help_text="Cap on this type's total (in absolute value). Empty: no cap.", null=True)),
-                ('decays', models.BooleanField(default=True, help_text='Whether old activities count for less.')),
-                ('activity_type', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='leads.activitytype', to_field='code')),
-                ('scoring_model', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='engagement_rules', to='leads.scoringmodel')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("label", models.CharField(blank=True, max_length=200)),
+                (
+                    "points",
+                    models.IntegerField(
+                        help_text="Points per activity; negative for unsubscribes and the like."
+                    ),
+                ),
+                (
+                    "max_points",
+                    models.PositiveIntegerField(
+                        blank=True,
+                        help_text="Cap on this type's total (in absolute value). Empty: no cap.",
+                        null=True,
+                    ),
+                ),
+                (
+                    "decays",
+                    models.BooleanField(default=True, help_text="Whether old activities count for less."),
+                ),
+                (
+                    "activity_type",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="leads.activitytype",
+                        to_field="code",
+                    ),
+                ),
+                (
+                    "scoring_model",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="engagement_rules",
+                        to="leads.scoringmodel",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-points', 'activity_type_id'],
+                "ordering": ["-points", "activity_type_id"],
             },
         ),
         migrations.AddField(
-            model_name='lead',
-            name='scoring_model',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='leads.scoringmodel'),
+            model_name="lead",
+            name="scoring_model",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="leads.scoringmodel",
+            ),
         ),
         migrations.CreateModel(
-            name='ScoringRun',
+            name="ScoringRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('incremental', 'New activities'), ('publish', 'Model published'), ('decay', 'Nightly decay')], max_length=20)),
-                ('lead_count', models.PositiveIntegerField(default=0)),
-                ('promoted_count', models.PositiveIntegerField(default=0)),
-                ('started_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('duration_ms', models.PositiveIntegerField(default=0)),
-                ('scoring_model', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='runs', to='leads.scoringmodel')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("incremental", "New activities"),
+                            ("publish", "Model published"),
+                            ("decay", "Nightly decay"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("lead_count", models.PositiveIntegerField(default=0)),
+                ("promoted_count", models.PositiveIntegerField(default=0)),
+                ("started_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("duration_ms", models.PositiveIntegerField(default=0)),
+                (
+                    "scoring_model",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="runs",
+                        to="leads.scoringmodel",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-started_at', '-id'],
+                "ordering": ["-started_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Job',
+            name="Job",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(max_length=40)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('done', 'Done'), ('failed', 'Failed')], default='queued', max_length=10)),
-                ('total', models.PositiveIntegerField(default=0)),
-                ('done', models.PositiveIntegerField(default=0)),
-                ('params', models.JSONField(blank=True, default=dict)),
-                ('result', models.JSONField(blank=True, default=dict)),
-                ('error', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("kind", models.CharField(max_length=40)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("done", "Done"),
+                            ("failed", "Failed"),
+                        ],
+                        default="queued",
+                        max_length=10,
+                    ),
+                ),
+                ("total", models.PositiveIntegerField(default=0)),
+                ("done", models.PositiveIntegerField(default=0)),
+                ("params", models.JSONField(blank=True, default=dict)),
+                ("result", models.JSONField(blank=True, default=dict)),
+                ("error", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
-                'indexes': [models.Index(fields=['kind', 'status'], name='job_kind_status')],
+                "ordering": ["-created_at", "-id"],
+                "indexes": [models.Index(fields=["kind", "status"], name="job_kind_status")],
             },
         ),
         migrations.AddConstraint(
-            model_name='scoringmodel',
-            constraint=models.UniqueConstraint(condition=models.Q(('status', 'active')), fields=('status',), name='scoring_one_active_model'),
+            model_name="scoringmodel",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status", "active")), fields=("status",), name="scoring_one_active_model"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='scoringmodel',
-            constraint=models.UniqueConstraint(condition=models.Q(('status', 'draft')), fields=('status',), name='scoring_one_draft_model'),
+            model_name="scoringmodel",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status", "draft")), fields=("status",), name="scoring_one_draft_model"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='scoringmodel',
-            constraint=models.CheckConstraint(condition=models.Q(('decay_half_life_days__isnull', True), ('decay_half_life_days__gt', 0), _connector='OR'), name='scoring_half_life_positive'),
+            model_name="scoringmodel",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("decay_half_life_days__isnull", True), ("decay_half_life_days__gt", 0), _connector="OR"
+                ),
+                name="scoring_half_life_positive",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='engagementrule',
-            constraint=models.UniqueConstraint(fields=('scoring_model', 'activity_type'), name='engagement_rule_one_per_type'),
+            model_name="engagementrule",
+            constraint=models.UniqueConstraint(
+                fields=("scoring_model", "activity_type"), name="engagement_rule_one_per_type"
+            ),
         ),
     ]

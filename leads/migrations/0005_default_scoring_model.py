@@ -57,7 +57,12 @@ def create(apps, schema_editor):
     model.hot_signal_types.set(ActivityType.objects.filter(is_hot_signal=True))
     for position, (label, attribute, operator, values, points) in enumerate(FIT_RULES, start=1):
         model.fit_rules.create(
-            label=label, attribute=attribute, operator=operator, values=values, points=points, position=position
+            label=label,
+            attribute=attribute,
+            operator=operator,
+            values=values,
+            points=points,
+            position=position,
         )
     for code, points, cap, decays in ENGAGEMENT_RULES:
         model.engagement_rules.create(activity_type_id=code, points=points, max_points=cap, decays=decays)

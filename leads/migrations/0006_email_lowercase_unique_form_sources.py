@@ -8,50 +8,94 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('leads', '0005_default_scoring_model'),
+        ("leads", "0005_default_scoring_model"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='FormSource',
+            name="FormSource",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(help_text='e.g. “Website – contact us”', max_length=200)),
-                ('key_prefix', models.CharField(help_text="The key's first characters, to recognise it.", max_length=12)),
-                ('key_hash', models.CharField(max_length=64, unique=True)),
-                ('is_active', models.BooleanField(default=True)),
-                ('default_channel', models.CharField(choices=[('organic_search', 'Organic search'), ('paid_search', 'Paid search'), ('paid_social', 'Paid social'), ('organic_social', 'Organic social'), ('email', 'Email'), ('referral', 'Referral'), ('event', 'Events'), ('webinar', 'Webinar'), ('content_syndication', 'Content syndication'), ('partner', 'Partner'), ('direct', 'Direct'), ('outbound', 'Outbound'), ('other', 'Other')], default='direct', max_length=30)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('last_used_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(help_text="e.g. “Website – contact us”", max_length=200)),
+                (
+                    "key_prefix",
+                    models.CharField(help_text="The key's first characters, to recognise it.", max_length=12),
+                ),
+                ("key_hash", models.CharField(max_length=64, unique=True)),
+                ("is_active", models.BooleanField(default=True)),
+                (
+                    "default_channel",
+                    models.CharField(
+                        choices=[
+                            ("organic_search", "Organic search"),
+                            ("paid_search", "Paid search"),
+                            ("paid_social", "Paid social"),
+                            ("organic_social", "Organic social"),
+                            ("email", "Email"),
+                            ("referral", "Referral"),
+                            ("event", "Events"),
+                            ("webinar", "Webinar"),
+                            ("content_syndication", "Content syndication"),
+                            ("partner", "Partner"),
+                            ("direct", "Direct"),
+                            ("outbound", "Outbound"),
+                            ("other", "Other"),
+                        ],
+                        default="direct",
+                        max_length=30,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("last_used_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.RemoveConstraint(
-            model_name='lead',
-            name='lead_email_ci_unique',
+            model_name="lead",
+            name="lead_email_ci_unique",
         ),
         migrations.AlterField(
-            model_name='lead',
-            name='email',
+            model_name="lead",
+            name="email",
             field=models.EmailField(max_length=254, unique=True),
         ),
         migrations.AddConstraint(
-            model_name='lead',
-            constraint=models.CheckConstraint(condition=models.Q(('email', django.db.models.functions.text.Lower('email'))), name='lead_email_lowercase'),
+            model_name="lead",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("email", django.db.models.functions.text.Lower("email"))),
+                name="lead_email_lowercase",
+            ),
         ),
         migrations.AddField(
-            model_name='formsource',
-            name='activity_type',
-            field=models.ForeignKey(default='form_submit', help_text='What a submission is recorded as (form submit, demo request, contact sales…).', on_delete=django.db.models.deletion.PROTECT, related_name='+', to='leads.activitytype', to_field='code'),
+            model_name="formsource",
+            name="activity_type",
+            field=models.ForeignKey(
+                default="form_submit",
+                help_text="What a submission is recorded as (form submit, demo request, contact sales…).",
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="leads.activitytype",
+                to_field="code",
+            ),
         ),
         migrations.AddField(
-            model_name='formsource',
-            name='campaign',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='leads.campaign'),
+            model_name="formsource",
+            name="campaign",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="leads.campaign",
+            ),
         ),
     ]
