@@ -597,3 +597,37 @@ class LeadMerge(models.Model):
 
     def __str__(self) -> str:
         return f"{self.merged_email} merged into lead {self.survivor_id}"
+
+
+class ImportKind(models.TextChoices):
+    LEADS = "leads", "Leads"
+    ACTIVITIES = "activities", "Activities"
+
+
+def _import_upload_path(instance: CsvImport, filename: str) -> str:
+    return f"imports/{timezone.now():%Y/%m}/{instance.token}.csv"
+
+
+class CsvImport(models.Model):
+    """An uploaded CSV file, its column mapping, and the job that imports it."""
+
+    token = models.CharField(max_length=32, unique=True)
+    kind = models.CharField(max_length=12, choices=ImportKind.choices)
+    file = models.FileField(upload_to=_import_upload_path)
+    original_name = models.CharField(max_length=255)
+    encoding = models.CharField(max_length=20, default="utf-8-sig")
+    delimiter = models.CharField(max_length=1, default=",")
+    headers = models.JSONField(default=list)
+    row_count = models.PositiveIntegerField(default=0)
+    mapping = models.JSONField(default=dict, blank=True, help_text="Baton field -> CSV column.")
+    time_zone = models.CharField(max_length=64, default="UTC", help_text="For dates without a zone.")
+    job = models.OneToOneField(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="csv_import")
+    failures_file = models.FileField(upload_to="imports/failures/", blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} import of {self.original_name}"

@@ -163,6 +163,7 @@ def lead_create(
         actor_rule=actor.rule,
         reason="Created",
     )
+    rescore_request(lead_ids=[lead.pk])
     return lead
 
 
@@ -176,6 +177,8 @@ def lead_update(*, lead_id: int, actor: Actor, **fields: Any) -> Lead:
     lead.phone_digits = phone_digits(lead.phone)
     lead.full_clean(validate_constraints=False)
     lead.save(update_fields=[*fields, "phone_digits", "updated_at"])
+    if {"job_title", "company"} & set(fields):  # what fit rules look at
+        rescore_request(lead_ids=[lead.pk])
     return lead
 
 

@@ -32,3 +32,10 @@ def decay_scores() -> None:
 @shared_task(name="leads.run_scoring_preview", ignore_result=True)
 def run_scoring_preview(*, job_id: int) -> None:
     services.job_run_scoring_preview(job_id=job_id)
+
+
+@shared_task(name="leads.run_csv_import", ignore_result=True, acks_late=True)
+def run_csv_import(*, job_id: int) -> None:
+    from leads import csv_import
+
+    csv_import.job_run_csv_import(job_id=job_id)
