@@ -621,7 +621,9 @@ class CsvImport(models.Model):
     row_count = models.PositiveIntegerField(default=0)
     mapping = models.JSONField(default=dict, blank=True, help_text="Baton field -> CSV column.")
     time_zone = models.CharField(max_length=64, default="UTC", help_text="For dates without a zone.")
-    job = models.OneToOneField(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="csv_import")
+    job = models.OneToOneField(
+        Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="csv_import"
+    )
     failures_file = models.FileField(upload_to="imports/failures/", blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)

@@ -313,9 +313,10 @@ def scores_sql(
     else:
         hot_join, hot_params, hot_column = "", [], "NULL"
 
+    explanation_column = f"COALESCE(agg.explanation, {dialect.empty_json})" if explain else "NULL"
     sql = (
         f"SELECT l.id AS lead_id, COALESCE(agg.fit, 0) AS fit, COALESCE(agg.engagement, 0) AS engagement, "
-        f"COALESCE(agg.explanation, {dialect.empty_json}) AS explanation, {hot_column} AS hot_at "
+        f"{explanation_column} AS explanation, {hot_column} AS hot_at "
         "FROM leads_lead l "
         "LEFT JOIN ("
         "SELECT lead_id, "

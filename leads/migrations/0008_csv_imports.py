@@ -2,40 +2,72 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import leads.models
 from django.conf import settings
 from django.db import migrations, models
 
+import leads.models
+
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('leads', '0007_lead_merges_phone_digits'),
+        ("leads", "0007_lead_merges_phone_digits"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='CsvImport',
+            name="CsvImport",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('token', models.CharField(max_length=32, unique=True)),
-                ('kind', models.CharField(choices=[('leads', 'Leads'), ('activities', 'Activities')], max_length=12)),
-                ('file', models.FileField(upload_to=leads.models._import_upload_path)),
-                ('original_name', models.CharField(max_length=255)),
-                ('encoding', models.CharField(default='utf-8-sig', max_length=20)),
-                ('delimiter', models.CharField(default=',', max_length=1)),
-                ('headers', models.JSONField(default=list)),
-                ('row_count', models.PositiveIntegerField(default=0)),
-                ('mapping', models.JSONField(blank=True, default=dict, help_text='Baton field -> CSV column.')),
-                ('time_zone', models.CharField(default='UTC', help_text='For dates without a zone.', max_length=64)),
-                ('failures_file', models.FileField(blank=True, upload_to='imports/failures/')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('created_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('job', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='csv_import', to='leads.job')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("token", models.CharField(max_length=32, unique=True)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("leads", "Leads"), ("activities", "Activities")], max_length=12
+                    ),
+                ),
+                ("file", models.FileField(upload_to=leads.models._import_upload_path)),
+                ("original_name", models.CharField(max_length=255)),
+                ("encoding", models.CharField(default="utf-8-sig", max_length=20)),
+                ("delimiter", models.CharField(default=",", max_length=1)),
+                ("headers", models.JSONField(default=list)),
+                ("row_count", models.PositiveIntegerField(default=0)),
+                (
+                    "mapping",
+                    models.JSONField(blank=True, default=dict, help_text="Baton field -> CSV column."),
+                ),
+                (
+                    "time_zone",
+                    models.CharField(default="UTC", help_text="For dates without a zone.", max_length=64),
+                ),
+                ("failures_file", models.FileField(blank=True, upload_to="imports/failures/")),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "job",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="csv_import",
+                        to="leads.job",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
     ]

@@ -70,7 +70,9 @@ def expected_scores(model: Any, lead: Any, activities: list[Any], as_of: datetim
             parts.append({"kind": "engagement", "rule": rule.pk, "points": points})
     hot_types = set(model.hot_signal_types.values_list("code", flat=True))
     window_start = as_of - timedelta(days=model.hot_signal_window_days)
-    hot = [a.occurred_at for a in activities if a.type_id in hot_types and window_start < a.occurred_at <= as_of]
+    hot = [
+        a.occurred_at for a in activities if a.type_id in hot_types and window_start < a.occurred_at <= as_of
+    ]
     return {
         "fit": sum(p["points"] for p in parts if p["kind"] == "fit"),
         "engagement": sum(p["points"] for p in parts if p["kind"] == "engagement"),

@@ -64,7 +64,7 @@ def test_upload_reads_the_header_counts_rows_and_guesses_the_mapping(marketer):
         ("email,name\n", "no data rows"),
         ("email,email\na,b\n", "must be unique; repeated: email"),
         ("email,\na,b\n", "Column(s) 2 of the header row have no name"),
-        ("Ã©mail,n\r\n".encode("utf-8")[:0] + b"email,name\nj\xe9r\xf4me@x.example,J\n", "not valid UTF-8"),
+        ("Ã©mail,n\r\n".encode()[:0] + b"email,name\nj\xe9r\xf4me@x.example,J\n", "not valid UTF-8"),
     ],
 )
 def test_unreadable_files_are_refused_with_a_clear_message(marketer, content, message):
