@@ -181,3 +181,25 @@ class TokenObtainView(ObtainAuthToken):
                     status=axes_settings.AXES_HTTP_RESPONSE_CODE,
                 )
             raise
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "payload_too_large"
+
+
+def refuse_large_body(request: Request, *, max_bytes: int) -> None:
+    """Answer 413 before parsing a body longer than `max_bytes`.
+
+    Django's DATA_UPLOAD_MAX_MEMORY_SIZE guards `request.body` and form data, but DRF's JSON
+    parser reads the stream directly, so a JSON body has no limit unless the view sets one.
+    """
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > max_bytes:
+        raise PayloadTooLarge(
+            f"The request body is {length:,} bytes; at most {max_bytes:,} are accepted. Split it."
+        )

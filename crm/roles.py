@@ -37,11 +37,58 @@ _EDIT_LEADS = [
     "leads.add_activity",
 ]
 
+_READ_HANDOFF = [
+    "handoff.view_assignment",
+    "handoff.view_slaclock",
+    "handoff.view_discoverycall",
+    "handoff.view_opportunity",
+    "handoff.view_rejectionreason",
+    "handoff.view_queuereview",
+    "handoff.view_team",
+    "handoff.view_slapolicy",
+    "handoff.view_routingrule",
+    "handoff.view_businesscalendar",
+    "handoff.view_qualificationpolicy",
+]
+_MANAGE_HANDOFF = [
+    f"handoff.{action}_{model}"
+    for model in (
+        "team", "teammembership", "routingrule", "slapolicy", "businesscalendar", "closedday",
+        "qualificationpolicy", "rejectionreason",
+    )
+    for action in ("add", "change", "delete", "view")
+]  # fmt: skip
+_SCORING = [
+    "leads.view_scoringmodel",
+    "leads.change_scoringmodel",
+    "leads.view_csvimport",
+    "leads.add_csvimport",
+    "leads.view_formsource",
+    "leads.add_formsource",
+    "leads.change_formsource",
+]
+
 ROLE_PERMISSIONS: dict[Role, list[str]] = {
-    Role.MARKETER: [*_READ_LEADS, *_EDIT_LEADS],
-    # SDRs read every lead and log sales touches; they do not edit marketing data.
-    Role.SDR: [*_READ_LEADS, "leads.add_activity"],
-    Role.MANAGER: [*_READ_LEADS, *_EDIT_LEADS, "leads.change_activitytype", "leads.add_activitytype"],
+    # Marketers own the top of the funnel: leads, scoring, imports, and the MQL queue.
+    Role.MARKETER: [*_READ_LEADS, *_EDIT_LEADS, *_SCORING, *_READ_HANDOFF, "handoff.review_mql_queue"],
+    # SDRs read every lead and work the ones assigned to them; they do not edit marketing data.
+    Role.SDR: [*_READ_LEADS, "leads.add_activity", *_READ_HANDOFF, "handoff.work_leads", "handoff.add_discoverycall"],
+    # Managers see and may do everything, and own routing, SLAs and the qualification policy.
+    Role.MANAGER: [
+        *_READ_LEADS,
+        *_EDIT_LEADS,
+        *_SCORING,
+        "leads.change_activitytype",
+        "leads.add_activitytype",
+        *_READ_HANDOFF,
+        *_MANAGE_HANDOFF,
+        "handoff.review_mql_queue",
+        "handoff.work_leads",
+        "handoff.add_discoverycall",
+        "handoff.act_on_any_lead",
+        "handoff.reassign_lead",
+        "handoff.manage_handoff_settings",
+    ],
 }
 
 
@@ -58,8 +105,13 @@ def sync_roles() -> None:
 
 def sync_roles_after_migrate(**kwargs: Any) -> None:
     # Permissions are created by another post_migrate handler; run only when all exist.
-    wanted = {name.split(".")[1] for names in ROLE_PERMISSIONS.values() for name in names}
-    if Permission.objects.filter(codename__in=wanted).count() >= len(wanted):
+    wanted = {tuple(name.split(".")) for names in ROLE_PERMISSIONS.values() for name in names}
+    existing = set(
+        Permission.objects.filter(codename__in=[c for _, c in wanted]).values_list(
+            "content_type__app_label", "codename"
+        )
+    )
+    if wanted <= existing:
         sync_roles()
 
 

@@ -85,9 +85,7 @@ class ActivityType(models.Model):
 
     code = models.SlugField(max_length=50, unique=True)
     name = models.CharField(max_length=100)
-    category = models.CharField(
-        max_length=20, choices=ActivityCategory.choices, default=ActivityCategory.MARKETING
-    )
+    category = models.CharField(max_length=20, choices=ActivityCategory.choices, default=ActivityCategory.MARKETING)
     is_hot_signal = models.BooleanField(
         default=False, help_text="A hand-raiser (demo request, contact sales, price quote)."
     )
@@ -103,9 +101,7 @@ class ActivityType(models.Model):
 
 class Campaign(models.Model):
     name = models.CharField(max_length=200)
-    slug = models.SlugField(
-        max_length=200, unique=True, help_text="The utm_campaign value that identifies it."
-    )
+    slug = models.SlugField(max_length=200, unique=True, help_text="The utm_campaign value that identifies it.")
     channel = models.CharField(max_length=30, choices=Channel.choices, blank=True)
     starts_on = models.DateField(null=True, blank=True)
     ends_on = models.DateField(null=True, blank=True)
@@ -115,9 +111,7 @@ class Campaign(models.Model):
         ordering = ["name"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(starts_on__isnull=True)
-                | Q(ends_on__isnull=True)
-                | Q(ends_on__gte=models.F("starts_on")),
+                condition=Q(starts_on__isnull=True) | Q(ends_on__isnull=True) | Q(ends_on__gte=models.F("starts_on")),
                 name="campaign_ends_after_start",
             )
         ]
@@ -163,17 +157,13 @@ class Lead(models.Model):
     phone = models.CharField(max_length=40, blank=True)
     # The phone's digits only, kept by leads.services for finding duplicates ("+1 (555) 010-0" = "15550100").
     phone_digits = models.CharField(max_length=40, blank=True, db_default="", default="", db_index=True)
-    company = models.ForeignKey(
-        Company, null=True, blank=True, on_delete=models.PROTECT, related_name="leads"
-    )
+    company = models.ForeignKey(Company, null=True, blank=True, on_delete=models.PROTECT, related_name="leads")
     # First-touch attribution: how the lead first came in. Never overwritten by later touches.
     source_channel = models.CharField(max_length=30, choices=Channel.choices, default=Channel.OTHER)
     source_detail = models.CharField(
         max_length=200, blank=True, help_text="e.g. utm_source / utm_medium, referrer, event name"
     )
-    campaign = models.ForeignKey(
-        Campaign, null=True, blank=True, on_delete=models.PROTECT, related_name="leads"
-    )
+    campaign = models.ForeignKey(Campaign, null=True, blank=True, on_delete=models.PROTECT, related_name="leads")
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -184,14 +174,17 @@ class Lead(models.Model):
     # Written only by leads.services.lead_transition.
     stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.LEAD)
     stage_changed_at = models.DateTimeField(default=timezone.now)
+    # The discovery call that qualified the lead (a handoff.DiscoveryCall id; a plain column so
+    # `leads` does not depend on `handoff`). The check constraint below refuses any lead at SQL or
+    # later without one, and handoff's triggers refuse an id that is not a qualified call of
+    # this lead — so no path (admin, API, shell, raw SQL) skips the rule.
+    qualifying_call_id = models.BigIntegerField(null=True, blank=True, db_default=None)
     # Written only by leads.scoring. The explanation lists the contributions whose points sum
     # exactly to the two scores: [{"kind": "fit"|"engagement", "rule": id, "label": str, "points": int}].
     fit_score = models.IntegerField(default=0, db_default=0)
     engagement_score = models.IntegerField(default=0, db_default=0)
     score_explanation = models.JSONField(default=list, db_default=[], blank=True)
-    scoring_model = models.ForeignKey(
-        "ScoringModel", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
+    scoring_model = models.ForeignKey("ScoringModel", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     scored_at = models.DateTimeField(null=True, blank=True)
     hot_signal_at = models.DateTimeField(
         null=True, blank=True, help_text="Latest recent hot signal (demo request…): fast-track routing."
@@ -203,6 +196,11 @@ class Lead(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(condition=Q(email=Lower("email")), name="lead_email_lowercase"),
+            models.CheckConstraint(
+                condition=~Q(stage__in=["sql", "opportunity", "customer"]) | Q(qualifying_call_id__isnull=False),
+                name="lead_sales_stage_needs_qualifying_call",
+                violation_error_message="A lead at SQL or later needs a qualifying discovery call with complete BANT.",
+            ),
         ]
         indexes = [
             # Keyset pagination: every sort key is indexed together with the id tiebreaker.
@@ -310,9 +308,7 @@ class StageTransition(models.Model):
                 | (Q(actor_user__isnull=True) & ~Q(actor_rule="")),
                 name="transition_actor_user_xor_rule",
             ),
-            models.CheckConstraint(
-                condition=~Q(from_stage=models.F("to_stage")), name="transition_changes_stage"
-            ),
+            models.CheckConstraint(condition=~Q(from_stage=models.F("to_stage")), name="transition_changes_stage"),
         ]
         indexes = [
             models.Index(fields=["lead", "at"], name="transition_lead_at"),
@@ -352,15 +348,11 @@ class ScoringModel(models.Model):
 
     version = models.PositiveIntegerField(unique=True)
     name = models.CharField(max_length=200)
-    status = models.CharField(
-        max_length=10, choices=ScoringModelStatus.choices, default=ScoringModelStatus.DRAFT
-    )
+    status = models.CharField(max_length=10, choices=ScoringModelStatus.choices, default=ScoringModelStatus.DRAFT)
     mql_fit_threshold = models.IntegerField(
         default=40, help_text="A lead needs at least this fit score to become an MQL…"
     )
-    mql_engagement_threshold = models.IntegerField(
-        default=50, help_text="…and at least this engagement score."
-    )
+    mql_engagement_threshold = models.IntegerField(default=50, help_text="…and at least this engagement score.")
     decay_half_life_days = models.PositiveIntegerField(
         null=True,
         blank=True,
@@ -386,12 +378,8 @@ class ScoringModel(models.Model):
     class Meta:
         ordering = ["-version"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["status"], condition=Q(status="active"), name="scoring_one_active_model"
-            ),
-            models.UniqueConstraint(
-                fields=["status"], condition=Q(status="draft"), name="scoring_one_draft_model"
-            ),
+            models.UniqueConstraint(fields=["status"], condition=Q(status="active"), name="scoring_one_active_model"),
+            models.UniqueConstraint(fields=["status"], condition=Q(status="draft"), name="scoring_one_draft_model"),
             models.CheckConstraint(
                 condition=Q(decay_half_life_days__isnull=True) | Q(decay_half_life_days__gt=0),
                 name="scoring_half_life_positive",
@@ -443,9 +431,7 @@ class FitRule(models.Model):
 
 class EngagementRule(models.Model):
     scoring_model = models.ForeignKey(ScoringModel, on_delete=models.CASCADE, related_name="engagement_rules")
-    activity_type = models.ForeignKey(
-        ActivityType, to_field="code", on_delete=models.PROTECT, related_name="+"
-    )
+    activity_type = models.ForeignKey(ActivityType, to_field="code", on_delete=models.PROTECT, related_name="+")
     label = models.CharField(max_length=200, blank=True)
     points = models.IntegerField(help_text="Points per activity; negative for unsubscribes and the like.")
     max_points = models.PositiveIntegerField(
@@ -456,9 +442,7 @@ class EngagementRule(models.Model):
     class Meta:
         ordering = ["-points", "activity_type_id"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["scoring_model", "activity_type"], name="engagement_rule_one_per_type"
-            )
+            models.UniqueConstraint(fields=["scoring_model", "activity_type"], name="engagement_rule_one_per_type")
         ]
 
     def __str__(self) -> str:
@@ -621,9 +605,7 @@ class CsvImport(models.Model):
     row_count = models.PositiveIntegerField(default=0)
     mapping = models.JSONField(default=dict, blank=True, help_text="Baton field -> CSV column.")
     time_zone = models.CharField(max_length=64, default="UTC", help_text="For dates without a zone.")
-    job = models.OneToOneField(
-        Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="csv_import"
-    )
+    job = models.OneToOneField(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="csv_import")
     failures_file = models.FileField(upload_to="imports/failures/", blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)

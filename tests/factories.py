@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from decimal import Decimal
+
 import factory
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.utils import timezone
 
 from crm.roles import Role
 from leads import services
@@ -102,11 +106,42 @@ class ActivityFactory(factory.django.DjangoModelFactory):
     external_id = factory.Sequence(lambda n: f"evt-{n}")
 
 
+QUALIFIED_BANT = {
+    "budget_status": "approved",
+    "budget_amount": Decimal("48000"),
+    "budget_currency": "USD",
+    "authority_role": "decision_maker",
+    "decision_maker": "Dana Diaz, VP Revenue",
+    "need_pain": "Leads go cold before sales calls them back.",
+    "need_use_case": "Route and track every inbound demo request",
+    "timeframe": "3m",
+    "outcome": "qualified",
+}
+
+
+def qualified_bant(**overrides):  # type: ignore[no-untyped-def]
+    data = {**QUALIFIED_BANT, "expected_decision_date": timezone.localdate() + timedelta(days=60)}
+    data.update(overrides)
+    return data
+
+
 def lead_at_stage(stage: Stage, *, actor_user=None, **kwargs) -> Lead:  # type: ignore[no-untyped-def]
-    """A lead walked through the lifecycle service to `stage`, with a full history."""
+    """A lead walked through the lifecycle to `stage`, with a full history. Stages from SQL on
+    are reached the only way there is: a qualified discovery call, logged by a manager."""
+    from handoff import services as handoff_services
+
     lead = LeadFactory(**kwargs)
     actor = Actor(user=actor_user) if actor_user else Actor.rule_named("test walk")
     path = list(FUNNEL[1 : FUNNEL.index(stage) + 1]) if stage in FUNNEL else [Stage(stage)]
+    walker = None
     for step in path:
+        if step in (Stage.SQL, Stage.OPPORTUNITY, Stage.CUSTOMER):
+            walker = walker or manager(username="walker")
+            if step == Stage.SQL:
+                handoff_services.call_log(lead_id=lead.pk, user=walker, data=qualified_bant())
+            else:
+                handoff_services.lead_advance(lead_id=lead.pk, user=walker, to=step, reason=f"test: to {step}")
+            lead.refresh_from_db()
+            continue
         lead = services.lead_transition(lead_id=lead.pk, to=step, actor=actor, reason=f"test: to {step}")
     return lead

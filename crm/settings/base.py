@@ -295,3 +295,8 @@ CELERY_BEAT_SCHEDULE["nightly-score-decay"] = {
     "task": "leads.decay_scores",
     "schedule": crontab(hour=2, minute=30),
 }
+# Every minute: SLA warnings, breaches and escalations (each exactly once per clock).
+CELERY_BEAT_SCHEDULE["sla-sweep"] = {"task": "handoff.sla_sweep", "schedule": 60.0}
+
+# Used in emailed links.
+BATON_BASE_URL = os.environ.get("BATON_BASE_URL", "http://127.0.0.1:8000").rstrip("/")

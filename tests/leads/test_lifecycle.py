@@ -10,6 +10,12 @@ from leads import lifecycle
 from leads.lifecycle import Actor, Stage, TransitionRefused, TransitionRequest
 
 
+@pytest.fixture(autouse=True)
+def no_registered_guards(monkeypatch):
+    """The graph alone: guards other apps register (handoff's BANT rule) need a database."""
+    monkeypatch.setattr(lifecycle, "_guards", {})
+
+
 def request(from_stage: Stage, to_stage: Stage, *, reason: str = "", actor: Actor | None = None):
     return TransitionRequest(
         lead=SimpleNamespace(pk=1, stage=from_stage),

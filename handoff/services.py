@@ -1,0 +1,790 @@
+"""Every write of the handoff: queue decisions, routing and assignment, SLA clocks and the sweep,
+touches, accept/reject, discovery calls with BANT, conversion to SQL, notifications.
+
+Pages, the API, admin actions and Celery tasks all call these, so the rules hold everywhere.
+Errors are `ValidationError` keyed by field, `PermissionDenied` for who-may-do-what, and the
+lifecycle's `TransitionRefused`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection, transaction
+from django.db.models import Count, F, Q
+from django.utils import timezone
+
+from handoff.business_time import Calendar, CalendarError
+from handoff.models import (
+    TIMEFRAME_MONTHS,
+    Assignment,
+    AssignmentEnd,
+    AuthorityRole,
+    BreachAction,
+    BudgetStatus,
+    BusinessCalendar,
+    CallOutcome,
+    DiscoveryCall,
+    Notification,
+    NotificationKind,
+    Opportunity,
+    QualificationPolicy,
+    QueueAction,
+    QueueReview,
+    ReasonUse,
+    RejectionReason,
+    RoutingRule,
+    SlaClock,
+    SlaEvent,
+    SlaPolicy,
+    Team,
+    TeamMembership,
+    Timeframe,
+)
+from leads import services as lead_services
+from leads.lifecycle import Actor, Stage, TransitionRefused, TransitionRequest
+from leads.models import Activity, Lead, StageTransition
+
+User = get_user_model()
+FALLBACK_POLICY_NAME = "Standard"
+HOT_POLICY_NAME = "Hot lead"
+
+
+# --- Permissions on one lead -----------------------------------------------------------------
+
+
+def can_act_on(user: Any, lead: Lead, assignment: Assignment | None = None) -> bool:
+    """Managers act on any lead; an SDR only on leads currently assigned to them."""
+    if user.has_perm("handoff.act_on_any_lead"):
+        return True
+    if not user.has_perm("handoff.work_leads"):
+        return False
+    if assignment is None:
+        assignment = Assignment.objects.filter(lead=lead, is_open=True).first()
+    return assignment is not None and assignment.rep_id == user.pk
+
+
+def _require(user: Any, permission: str, message: str) -> None:
+    if not user.has_perm(permission):
+        raise PermissionDenied(message)
+
+
+def _open_assignment(lead: Lead) -> Assignment | None:
+    return Assignment.objects.select_for_update().filter(lead=lead, is_open=True).first()
+
+
+def _lock_lead(lead_id: int) -> Lead:
+    try:
+        return Lead.objects.select_for_update().get(pk=lead_id)
+    except Lead.DoesNotExist as exc:
+        raise ValidationError({"lead": "This lead no longer exists."}) from exc
+
+
+def _reason(code: str, use: str) -> RejectionReason:
+    reason = RejectionReason.objects.filter(code=code, is_active=True).first()
+    if reason is None:
+        raise ValidationError({"reason": "Choose a reason from the list."})
+    if reason.use not in (use, ReasonUse.BOTH):
+        raise ValidationError({"reason": f"“{reason.label}” is not a reason to {ReasonUse(use).label.lower()}."})
+    return reason
+
+
+def _reason_text(reason: RejectionReason, note: str) -> str:
+    return f"{reason.label}: {note.strip()}" if note.strip() else reason.label
+
+
+# --- Notifications ---------------------------------------------------------------------------
+
+
+def notify(*, recipient: Any, kind: str, title: str, body: str = "", lead: Lead | None = None) -> Notification:
+    """An in-app notification, emailed after commit."""
+    from handoff import tasks
+
+    notification = Notification.objects.create(recipient=recipient, kind=kind, title=title, body=body, lead=lead)
+    transaction.on_commit(lambda: tasks.email_notification.delay(notification_id=notification.pk))
+    return notification
+
+
+def notification_email(*, notification_id: int) -> bool:
+    """Email one notification once (idempotent). Returns whether a mail was sent."""
+    from django.conf import settings
+    from django.core.mail import send_mail
+
+    with transaction.atomic():
+        notification = (
+            Notification.objects.select_for_update().select_related("recipient").filter(pk=notification_id).first()
+        )
+        if notification is None or notification.emailed_at or not notification.recipient.email:
+            return False
+        link = f"\n\n{settings.BATON_BASE_URL}/leads/{notification.lead_id}/" if notification.lead_id else ""
+        send_mail(
+            subject=f"[Baton] {notification.title}",
+            message=f"{notification.body}{link}",
+            from_email=None,
+            recipient_list=[notification.recipient.email],
+        )
+        notification.emailed_at = timezone.now()
+        notification.save(update_fields=["emailed_at"])
+        return True
+
+
+def notifications_mark_read(*, user: Any, ids: Iterable[int] | None = None) -> int:
+    unread = Notification.objects.filter(recipient=user, read_at__isnull=True)
+    if ids is not None:
+        unread = unread.filter(pk__in=list(ids))
+    return unread.update(read_at=timezone.now())
+
+
+def _managers_of(team: Team | None) -> list[Any]:
+    if team is not None and team.manager_id:
+        return [team.manager]
+    return list(User.objects.filter(is_active=True, groups__name="Manager").distinct())
+
+
+# --- Routing and assignment -------------------------------------------------------------------
+
+
+def lead_is_hot(lead: Lead) -> bool:
+    return lead.hot_signal_at is not None
+
+
+def routing_rule_for(lead: Lead) -> RoutingRule | None:
+    """The first active rule, in order, whose every condition holds for the lead."""
+    segment = lead.company.segment if lead.company_id else ""
+    country = str(lead.company.country) if lead.company_id else ""
+    for rule in RoutingRule.objects.filter(is_active=True).select_related("team", "sla_policy"):
+        if rule.segments and segment not in rule.segments:
+            continue
+        if rule.countries and country not in rule.countries:
+            continue
+        if rule.channels and lead.source_channel not in rule.channels:
+            continue
+        if rule.hot_only and not lead_is_hot(lead):
+            continue
+        return rule
+    return None
+
+
+def _next_rep(team: Team, *, now: datetime, exclude: Iterable[int] = ()) -> TeamMembership:
+    """The eligible member who was assigned least recently; callers hold the team's row lock,
+    so concurrent hand-offs queue here and never pick the same turn twice."""
+    open_counts = dict(
+        Assignment.objects.filter(is_open=True, team=team)
+        .values_list("rep")
+        .annotate(n=Count("id"))
+        .values_list("rep", "n")
+    )
+    members = (
+        TeamMembership.objects.filter(team=team, is_active=True, rep__is_active=True)
+        .exclude(rep_id__in=list(exclude))
+        .select_related("rep")
+        .order_by(F("last_assigned_at").asc(nulls_first=True), "id")
+    )
+    for member in members:
+        if member.is_away(now):
+            continue
+        if open_counts.get(member.rep_id, 0) >= member.capacity:
+            continue
+        return member
+    raise ValidationError({"team": f"Nobody in {team.name} can take a lead now: every rep is away or at capacity."})
+
+
+def _policy_for(lead: Lead, rule: RoutingRule | None, team: Team) -> SlaPolicy:
+    if rule is not None and rule.sla_policy_id:
+        return rule.sla_policy
+    if lead_is_hot(lead):
+        hot = SlaPolicy.objects.filter(name=HOT_POLICY_NAME, is_active=True).first()
+        if hot is not None:
+            return hot
+    if team.default_sla_policy_id:
+        return team.default_sla_policy
+    policy = SlaPolicy.objects.filter(is_active=True, name=FALLBACK_POLICY_NAME).first()
+    policy = policy or SlaPolicy.objects.filter(is_active=True).order_by("-first_touch_minutes").first()
+    if policy is None:
+        raise ValidationError({"sla_policy": "Create an SLA policy before handing leads off."})
+    return policy
+
+
+def clock_start(*, assignment: Assignment, policy: SlaPolicy, at: datetime) -> SlaClock:
+    """Start the first-touch clock of an assignment, its warning and due times in business time."""
+    try:
+        calendar = Calendar.from_model(policy.calendar)
+        due = calendar.add_minutes(at, policy.first_touch_minutes)
+        warn = calendar.add_minutes(at, policy.first_touch_minutes * policy.warn_at_percent / 100)
+    except CalendarError as exc:
+        raise ValidationError({"sla_policy": f"{policy.calendar.name}: {exc}"}) from exc
+    return SlaClock.objects.create(assignment=assignment, policy=policy, started_at=at, warn_at=warn, due_at=due)
+
+
+def _assign(
+    *, lead: Lead, team: Team, rule: RoutingRule | None, by: Any, now: datetime, rep: Any = None,
+    exclude: Iterable[int] = (),
+) -> Assignment:  # fmt: skip
+    """Assign (the lead's row is locked by the caller) and start the clock."""
+    Team.objects.select_for_update().get(pk=team.pk)  # serialises the rotation of this team
+    if rep is None:
+        member = _next_rep(team, now=now, exclude=exclude)
+        rep = member.rep
+    else:
+        member = TeamMembership.objects.filter(team=team, rep=rep).first()
+    if member is not None:
+        # Stamped after the team lock is held, so turns are ordered the way the lock granted them.
+        TeamMembership.objects.filter(pk=member.pk).update(last_assigned_at=timezone.now())
+    assignment = Assignment.objects.create(
+        lead=lead, rep=rep, team=team, routing_rule=rule, assigned_by=by, assigned_at=now
+    )
+    clock_start(assignment=assignment, policy=_policy_for(lead, rule, team), at=now)
+    Lead.objects.filter(pk=lead.pk).update(owner=rep, updated_at=now)
+    lead.owner = rep
+    return assignment
+
+
+def _mql_since(lead: Lead) -> datetime:
+    entered = (
+        StageTransition.objects.filter(lead=lead, to_stage=Stage.MQL)
+        .order_by("-at", "-id")
+        .values_list("at", flat=True)
+        .first()
+    )
+    return entered or lead.stage_changed_at
+
+
+@transaction.atomic
+def lead_hand_off(*, lead_id: int, user: Any, team_id: int | None = None) -> Assignment:
+    """A marketer hands an MQL to sales: routing picks the team (or `team_id` overrides it),
+    round robin picks the rep, the SLA clock starts, the rep is notified."""
+    _require(user, "handoff.review_mql_queue", "Only marketers and managers hand leads off.")
+    lead = _lock_lead(lead_id)
+    if lead.stage != Stage.MQL:
+        raise ValidationError({"lead": f"Only MQLs are handed off; this lead is at {Stage(lead.stage).label}."})
+    if Assignment.objects.filter(lead=lead, is_open=True).exists():
+        raise ValidationError({"lead": "This lead is already handed off."})
+    lead = Lead.objects.select_related("company").get(pk=lead.pk)
+    now = timezone.now()
+    if team_id is not None:
+        rule, team = None, Team.objects.filter(pk=team_id).first()
+        if team is None:
+            raise ValidationError({"team": "No such team."})
+    else:
+        rule = routing_rule_for(lead)
+        team = rule.team if rule else Team.objects.order_by("id").first()
+        if team is None:
+            raise ValidationError(
+                {"team": "No routing rule matches and there is no team: a manager must set up routing."}
+            )
+    assignment = _assign(lead=lead, team=team, rule=rule, by=user, now=now)
+    QueueReview.objects.create(
+        lead=lead, action=QueueAction.HANDED_OFF, reviewer=user, mql_at=_mql_since(lead), reviewed_at=now
+    )
+    clock = assignment.clock
+    notify(
+        recipient=assignment.rep,
+        kind=NotificationKind.ASSIGNED,
+        title=f"New lead: {lead}",
+        body=f"{lead} ({lead.company or lead.email}) was handed to you. "
+        f"First touch due {timezone.localtime(clock.due_at):%a %d %b %H:%M}.",
+        lead=lead,
+    )
+    return assignment
+
+
+@transaction.atomic
+def lead_reassign(
+    *, lead_id: int, user: Any | None, rep_id: int | None = None, reason: str = "", at: datetime | None = None
+) -> Assignment:
+    """Move a lead to another rep (or the next one in its team's rotation). The old clock stops
+    and the new assignment gets a new clock. `user` None means the SLA sweep does it."""
+    if user is not None:
+        _require(user, "handoff.reassign_lead", "Only managers reassign leads.")
+    lead = _lock_lead(lead_id)
+    current = _open_assignment(lead)
+    if current is None:
+        raise ValidationError({"lead": "This lead is not assigned to anyone; hand it off instead."})
+    team = current.team or Team.objects.order_by("id").first()
+    now = at or timezone.now()
+    rep = None
+    if rep_id is not None:
+        rep = User.objects.filter(pk=rep_id, is_active=True).first()
+        if rep is None:
+            raise ValidationError({"rep": "Choose an active rep."})
+        if rep.pk == current.rep_id:
+            raise ValidationError({"rep": "The lead is already assigned to this rep."})
+    _end_assignment(current, AssignmentEnd.REASSIGNED, now)
+    lead = Lead.objects.select_related("company").get(pk=lead.pk)
+    assignment = _assign(
+        lead=lead, team=team, rule=current.routing_rule, by=user, now=now, rep=rep, exclude=[current.rep_id]
+    )
+    why = f" ({reason})" if reason else ""
+    notify(recipient=assignment.rep, kind=NotificationKind.REASSIGNED, title=f"Lead reassigned to you: {lead}",
+           body=f"{lead} was reassigned to you from {current.rep}{why}.", lead=lead)  # fmt: skip
+    notify(recipient=current.rep, kind=NotificationKind.REASSIGNED, title=f"Lead reassigned: {lead}",
+           body=f"{lead} was reassigned to {assignment.rep}{why}.", lead=lead)  # fmt: skip
+    return assignment
+
+
+def _end_assignment(assignment: Assignment, why: str, now: datetime) -> None:
+    Assignment.objects.filter(pk=assignment.pk).update(is_open=False, ended_at=now, end_reason=why)
+    SlaClock.objects.filter(assignment=assignment, first_touch_at__isnull=True, stopped_at__isnull=True).update(
+        stopped_at=now
+    )
+
+
+# --- Queue decisions (marketing side) ---------------------------------------------------------
+
+
+@transaction.atomic
+def lead_send_to_nurture(*, lead_id: int, user: Any, reason_code: str, note: str = "") -> Lead:
+    _require(user, "handoff.review_mql_queue", "Only marketers and managers review the MQL queue.")
+    return _queue_exit(lead_id=lead_id, user=user, reason_code=reason_code, note=note, action=QueueAction.NURTURE)
+
+
+@transaction.atomic
+def lead_disqualify_from_queue(*, lead_id: int, user: Any, reason_code: str, note: str = "") -> Lead:
+    _require(user, "handoff.review_mql_queue", "Only marketers and managers review the MQL queue.")
+    return _queue_exit(lead_id=lead_id, user=user, reason_code=reason_code, note=note, action=QueueAction.DISQUALIFIED)
+
+
+def _queue_exit(*, lead_id: int, user: Any, reason_code: str, note: str, action: str) -> Lead:
+    use, target = (
+        (ReasonUse.RECYCLE, Stage.RECYCLED)
+        if action == QueueAction.NURTURE
+        else (ReasonUse.DISQUALIFY, Stage.DISQUALIFIED)
+    )
+    reason = _reason(reason_code, use)
+    lead = _lock_lead(lead_id)
+    if lead.stage != Stage.MQL:
+        raise ValidationError({"lead": f"Only MQLs are in the queue; this lead is at {Stage(lead.stage).label}."})
+    mql_at = _mql_since(lead)
+    lead = lead_services.lead_transition(
+        lead_id=lead.pk, to=target, actor=Actor(user=user), reason=_reason_text(reason, note)
+    )
+    QueueReview.objects.create(lead=lead, action=action, reviewer=user, mql_at=mql_at, reason=reason)
+    return lead
+
+
+@dataclass
+class BulkResult:
+    lead_id: int
+    ok: bool
+    message: str = ""
+
+
+def bulk_apply(lead_ids: Iterable[int], action: Callable[[int], Any]) -> list[BulkResult]:
+    """Apply a single-lead service to many leads, each in its own transaction, reporting each."""
+    results = []
+    for lead_id in dict.fromkeys(lead_ids):
+        try:
+            action(lead_id)
+            results.append(BulkResult(lead_id, True))
+        except (ValidationError, TransitionRefused, PermissionDenied) as exc:
+            results.append(BulkResult(lead_id, False, _message(exc)))
+    return results
+
+
+def _message(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return (
+            " ".join(" ".join(m) for m in exc.message_dict.values())
+            if hasattr(exc, "error_dict")
+            else " ".join(exc.messages)
+        )
+    return getattr(exc, "message", None) or str(exc)
+
+
+# --- The SDR's work: touches, accept, reject --------------------------------------------------
+
+TOUCH_TYPES = {"call": "sales_call", "email": "sales_email", "meeting": "sales_meeting"}
+
+
+def _stop_clock_on_touch(assignment: Assignment | None, at: datetime) -> None:
+    if assignment is not None:
+        SlaClock.objects.filter(assignment=assignment, first_touch_at__isnull=True, stopped_at__isnull=True).update(
+            first_touch_at=at
+        )
+
+
+@transaction.atomic
+def touch_log(*, lead_id: int, user: Any, kind: str, note: str = "", at: datetime | None = None) -> Activity:
+    """A sales touch (call, email, meeting). The first touch of an assignment stops its clock."""
+    if kind not in TOUCH_TYPES:
+        raise ValidationError({"kind": "Choose call, email or meeting."})
+    lead = _lock_lead(lead_id)
+    assignment = _open_assignment(lead)
+    if not can_act_on(user, lead, assignment):
+        raise PermissionDenied("Only the rep this lead is assigned to (or a manager) can log touches on it.")
+    now = timezone.now()
+    at = at or now
+    if at > now:
+        raise ValidationError({"at": "A touch cannot be in the future."})
+    if assignment is not None and at < assignment.assigned_at:
+        raise ValidationError({"at": "A touch cannot come before the lead was assigned."})
+    activity = Activity.objects.create(
+        lead=lead, type_id=TOUCH_TYPES[kind], occurred_at=at, source_system="baton",
+        properties={"note": note.strip(), "by": user.get_username()},
+    )  # fmt: skip
+    _stop_clock_on_touch(assignment, at)
+    return activity
+
+
+@transaction.atomic
+def lead_accept(*, lead_id: int, user: Any) -> Lead:
+    """The assigned SDR accepts the lead (mql → sal); accepting is a first touch."""
+    lead = _lock_lead(lead_id)
+    assignment = _open_assignment(lead)
+    if not can_act_on(user, lead, assignment):
+        raise PermissionDenied("Only the rep this lead is assigned to (or a manager) can accept it.")
+    if assignment is None:
+        raise ValidationError({"lead": "Hand the lead off before accepting it."})
+    lead = lead_services.lead_transition(
+        lead_id=lead.pk, to=Stage.SAL, actor=Actor(user=user), reason="Accepted by sales"
+    )
+    _stop_clock_on_touch(assignment, timezone.now())
+    return lead
+
+
+@transaction.atomic
+def lead_reject(*, lead_id: int, user: Any, to: str, reason_code: str, note: str = "") -> Lead:
+    """Sales rejects: back to marketing (recycled) or out (disqualified). The reason is required:
+    it is the feedback marketing tunes scoring with. Works from any sales stage."""
+    if to not in (Stage.RECYCLED, Stage.DISQUALIFIED):
+        raise ValidationError({"to": "Reject to recycled (back to nurture) or disqualified."})
+    reason = _reason(reason_code, ReasonUse.RECYCLE if to == Stage.RECYCLED else ReasonUse.DISQUALIFY)
+    lead = _lock_lead(lead_id)
+    assignment = _open_assignment(lead)
+    if not can_act_on(user, lead, assignment):
+        raise PermissionDenied("Only the rep this lead is assigned to (or a manager) can reject it.")
+    lead = lead_services.lead_transition(
+        lead_id=lead.pk, to=to, actor=Actor(user=user), reason=_reason_text(reason, note)
+    )
+    if assignment is not None:
+        _end_assignment(assignment, AssignmentEnd.REJECTED, timezone.now())
+    return lead
+
+
+# --- Discovery calls, qualification, conversion -----------------------------------------------
+
+BANT_FIELDS: dict[str, str] = {
+    "budget_status": "Budget: say whether there is a budget",
+    "authority_role": "Authority: say what role the contact plays in the decision",
+    "decision_maker": "Authority: say who makes the decision",
+    "need_pain": "Need: describe the problem in the prospect's words",
+    "need_use_case": "Need: describe what they would use the product for",
+    "timeframe": "Timing: choose the timeframe",
+    "expected_decision_date": "Timing: give the expected decision date",
+}
+CALL_FIELDS = (
+    *BANT_FIELDS, "budget_amount", "budget_currency", "notes", "outcome", "held_at",
+)  # fmt: skip
+
+
+def qualification_policy() -> QualificationPolicy:
+    policy = QualificationPolicy.objects.filter(is_active=True).first()
+    return policy or QualificationPolicy(
+        name="BANT (default)",
+        accepted_budget_statuses=[BudgetStatus.APPROVED, BudgetStatus.PLANNED],
+        accepted_authority_roles=[r for r in AuthorityRole.values if r not in ("end_user", "gatekeeper")],
+        max_timeframe_months=12,
+    )
+
+
+def qualification_failures(data: dict[str, Any], policy: QualificationPolicy, today: date) -> list[str]:
+    """The policy's criteria the call's answers miss, in plain words (empty: qualified)."""
+    failures = []
+    budget = data.get("budget_status")
+    if policy.accepted_budget_statuses and budget not in policy.accepted_budget_statuses:
+        accepted = " or ".join(BudgetStatus(b).label.lower() for b in policy.accepted_budget_statuses)
+        failures.append(f"Budget: “{BudgetStatus(budget).label}” does not qualify; the policy needs {accepted}.")
+    amount = data.get("budget_amount")
+    if policy.min_budget_amount is not None and (amount is None or amount < policy.min_budget_amount):
+        failures.append(f"Budget: the amount must be at least {policy.min_budget_amount:,.0f}.")
+    role = data.get("authority_role")
+    if policy.accepted_authority_roles and role not in policy.accepted_authority_roles:
+        accepted = ", ".join(AuthorityRole(r).label.lower() for r in policy.accepted_authority_roles)
+        failures.append(
+            f"Authority: a {AuthorityRole(role).label.lower()} does not qualify; the policy needs a {accepted}."
+        )
+    if policy.max_timeframe_months is not None:
+        months = TIMEFRAME_MONTHS.get(data.get("timeframe", ""))
+        if months is None or months > policy.max_timeframe_months:
+            failures.append(
+                f"Timing: “{Timeframe(data['timeframe']).label}” is too far out; the policy needs a decision "
+                f"within {policy.max_timeframe_months} months."
+            )
+        decision = data.get("expected_decision_date")
+        if decision is not None and (decision - today).days > policy.max_timeframe_months * 31:
+            failures.append(
+                f"Timing: the expected decision date is more than {policy.max_timeframe_months} months away."
+            )
+    return failures
+
+
+def _clean_call(data: dict[str, Any]) -> dict[str, Any]:
+    errors: dict[str, list[str]] = {}
+    unknown = sorted(set(data) - set(CALL_FIELDS))
+    for name in unknown:
+        errors[name] = ["Not a discovery-call field."]
+    cleaned = {name: data.get(name) for name in CALL_FIELDS}
+    for name in BANT_FIELDS:
+        value = cleaned[name]
+        if value is None or (isinstance(value, str) and not value.strip()):
+            errors[name] = [f"{BANT_FIELDS[name]}."]
+        elif isinstance(value, str):
+            cleaned[name] = value.strip()
+    choices = {
+        "budget_status": BudgetStatus,
+        "authority_role": AuthorityRole,
+        "timeframe": Timeframe,
+        "outcome": CallOutcome,
+    }
+    for name, enum in choices.items():
+        if cleaned.get(name) and cleaned[name] not in enum.values:
+            errors[name] = [f"“{cleaned[name]}” is not one of: {', '.join(enum.values)}."]
+    if not cleaned.get("outcome"):
+        errors["outcome"] = ["Choose the outcome of the call."]
+    if cleaned.get("budget_amount") is not None:
+        if cleaned["budget_amount"] < 0:
+            errors["budget_amount"] = ["The amount cannot be negative."]
+        currency = (cleaned.get("budget_currency") or "").strip().upper()
+        if len(currency) != 3 or not currency.isalpha():
+            errors["budget_currency"] = ["Give the budget's currency as a three-letter code, e.g. USD or EUR."]
+        cleaned["budget_currency"] = currency
+    else:
+        cleaned["budget_currency"] = ""
+    if errors:
+        raise ValidationError(errors)
+    cleaned["notes"] = (cleaned.get("notes") or "").strip()
+    return cleaned
+
+
+@transaction.atomic
+def call_log(*, lead_id: int, user: Any, data: dict[str, Any], convert: bool = True) -> DiscoveryCall:
+    """Log a discovery call. Every BANT field is required; a `qualified` outcome must satisfy the
+    qualification policy, which says in plain words which criterion failed when it refuses.
+    A qualified call converts the lead to SQL (and opens the opportunity) unless `convert=False`."""
+    cleaned = _clean_call(data)
+    lead = _lock_lead(lead_id)
+    assignment = _open_assignment(lead)
+    if not can_act_on(user, lead, assignment):
+        raise PermissionDenied("Only the rep this lead is assigned to (or a manager) can log its discovery call.")
+    if lead.stage not in (Stage.MQL, Stage.SAL):
+        raise ValidationError(
+            {"lead": f"Discovery calls qualify MQLs and SALs; this lead is at {Stage(lead.stage).label}."}
+        )
+    now = timezone.now()
+    held_at = cleaned.pop("held_at") or now
+    if held_at > now:
+        raise ValidationError({"held_at": "A call cannot be logged before it happens."})
+    failures = qualification_failures(cleaned, qualification_policy(), timezone.localdate())
+    if cleaned["outcome"] == CallOutcome.QUALIFIED and failures:
+        raise ValidationError({"outcome": ["Not qualified under the qualification policy:", *failures]})
+    call = DiscoveryCall.objects.create(lead=lead, sdr=user, held_at=held_at, policy_verdict=failures, **cleaned)
+    Activity.objects.create(
+        lead=lead, type_id="sales_call", occurred_at=held_at, source_system="baton",
+        properties={"note": "Discovery call", "call_id": call.pk, "outcome": call.outcome, "by": user.get_username()},
+    )  # fmt: skip
+    _stop_clock_on_touch(assignment, held_at)
+    if call.outcome == CallOutcome.QUALIFIED and convert:
+        lead_convert_to_sql(lead_id=lead.pk, call_id=call.pk, user=user)
+    return call
+
+
+@transaction.atomic
+def lead_convert_to_sql(*, lead_id: int, call_id: int, user: Any) -> Opportunity:
+    """Convert with a qualified call: the lead becomes an SQL and its opportunity opens."""
+    lead = _lock_lead(lead_id)
+    assignment = _open_assignment(lead)
+    if not can_act_on(user, lead, assignment):
+        raise PermissionDenied("Only the rep this lead is assigned to (or a manager) can convert it.")
+    call = DiscoveryCall.objects.filter(pk=call_id, lead=lead).first()
+    if call is None:
+        raise ValidationError({"call": "That discovery call is not one of this lead's."})
+    if call.outcome != CallOutcome.QUALIFIED:
+        raise ValidationError({"call": "Only a call whose outcome is “qualified” converts a lead."})
+    if Opportunity.objects.filter(lead=lead).exists():
+        raise ValidationError({"lead": "This lead already has an opportunity."})
+    Lead.objects.filter(pk=lead.pk).update(qualifying_call_id=call.pk)
+    lead = lead_services.lead_transition(
+        lead_id=lead.pk,
+        to=Stage.SQL,
+        actor=Actor(user=user),
+        reason=f"Qualified on the discovery call of {timezone.localtime(call.held_at):%d %b %Y}",
+        context={"call": call},
+    )
+    lead = Lead.objects.select_related("company").get(pk=lead.pk)
+    opportunity = Opportunity.objects.create(
+        lead=lead,
+        discovery_call=call,
+        name=f"{lead.company.name if lead.company_id else lead.full_name or lead.email} — {call.need_use_case[:80]}",
+        amount=call.budget_amount,
+        currency=call.budget_currency,
+        expected_close=call.expected_decision_date,
+        owner=assignment.rep if assignment else user,
+    )
+    if assignment is not None:
+        _stop_clock_on_touch(assignment, call.held_at)
+        _end_assignment(assignment, AssignmentEnd.CONVERTED, timezone.now())
+    return opportunity
+
+
+def sql_guard(request: TransitionRequest) -> None:
+    """Lifecycle guard for `sql` (registered by handoff's AppConfig): a qualified call with
+    complete BANT must have been logged for this lead since it last became an MQL."""
+    lead = request.lead
+    call = (
+        DiscoveryCall.objects.filter(pk=lead.qualifying_call_id, lead_id=lead.pk).first()
+        if lead.qualifying_call_id
+        else None
+    )
+    if call is None or call.outcome != CallOutcome.QUALIFIED:
+        raise TransitionRefused(
+            "No lead becomes an SQL without a logged discovery call whose BANT is complete and qualifies: "
+            "log the discovery call first.",
+            code="bant_required",
+        )
+    since = _mql_since(lead)
+    if call.held_at < since and call.created_at < since:
+        raise TransitionRefused(
+            "The qualifying call predates the lead's latest return to the MQL queue: log a new discovery call.",
+            code="bant_stale",
+        )
+
+
+def lead_advance(*, lead_id: int, user: Any, to: str, reason: str = "") -> Lead:
+    """sql → opportunity → customer, for the rep who owns the lead or a manager."""
+    if to not in (Stage.OPPORTUNITY, Stage.CUSTOMER):
+        raise ValidationError({"to": "Advance to opportunity or customer."})
+    with transaction.atomic():
+        lead = _lock_lead(lead_id)
+        if not (
+            user.has_perm("handoff.act_on_any_lead")
+            or (lead.owner_id == user.pk and user.has_perm("handoff.work_leads"))
+        ):
+            raise PermissionDenied("Only the lead's owner or a manager can move its opportunity on.")
+        return lead_services.lead_transition(lead_id=lead.pk, to=to, actor=Actor(user=user), reason=reason)
+
+
+# --- The SLA sweep -----------------------------------------------------------------------------
+
+RUNNING = Q(first_touch_at__isnull=True, stopped_at__isnull=True, assignment__is_open=True)
+
+
+def _locked(queryset):  # type: ignore[no-untyped-def]
+    if connection.features.has_select_for_update_skip_locked:
+        return queryset.select_for_update(skip_locked=True, of=("self",))
+    return queryset.select_for_update()
+
+
+def sla_sweep(*, now: datetime | None = None, batch: int = 500) -> dict[str, int]:
+    """Record warnings and breaches and run escalations, each exactly once per clock, even with
+    several sweeps at once: each clock is handled in its own transaction under a row lock that
+    other sweeps skip, and its marker (`warned_at`, `breached_at`) is set in that transaction."""
+    now = now or timezone.now()
+    done = {"warnings": 0, "breaches": 0, "reassigned": 0}
+    due_ids = list(
+        SlaClock.objects.filter(RUNNING, breached_at__isnull=True, due_at__lte=now).values_list("pk", flat=True)[:batch]
+    )
+    for clock_id in due_ids:
+        with transaction.atomic():
+            clock = _locked(SlaClock.objects.filter(RUNNING, pk=clock_id, breached_at__isnull=True)).first()
+            if clock is None:
+                continue  # another sweep has it, or the rep touched the lead meanwhile
+            reassigned = _breach(clock, now)
+            done["breaches"] += 1
+            done["reassigned"] += reassigned
+    warn_ids = list(
+        SlaClock.objects.filter(RUNNING, warned_at__isnull=True, warn_at__lte=now, due_at__gt=now).values_list(
+            "pk", flat=True
+        )[:batch]
+    )
+    for clock_id in warn_ids:
+        with transaction.atomic():
+            clock = _locked(
+                SlaClock.objects.filter(RUNNING, pk=clock_id, warned_at__isnull=True, due_at__gt=now)
+            ).first()
+            if clock is None:
+                continue
+            _warn(clock, now)
+            done["warnings"] += 1
+    return done
+
+
+def _warn(clock: SlaClock, now: datetime) -> None:
+    SlaClock.objects.filter(pk=clock.pk).update(warned_at=now)
+    SlaEvent.objects.create(clock=clock, kind=SlaEvent.Kind.WARNING, at=now)
+    assignment = Assignment.objects.select_related("lead", "rep").get(pk=clock.assignment_id)
+    minutes = max(int((clock.due_at - now).total_seconds() // 60), 0)
+    notify(recipient=assignment.rep, kind=NotificationKind.SLA_WARNING,
+           title=f"First touch due soon: {assignment.lead}",
+           body=f"The first touch on {assignment.lead} is due in {minutes} minutes "
+                f"({timezone.localtime(clock.due_at):%H:%M}).", lead=assignment.lead)  # fmt: skip
+
+
+def _breach(clock: SlaClock, now: datetime) -> int:
+    SlaClock.objects.filter(pk=clock.pk).update(breached_at=now)
+    SlaEvent.objects.create(clock=clock, kind=SlaEvent.Kind.BREACH, at=now)
+    assignment = Assignment.objects.select_related("lead", "rep", "team", "team__manager").get(pk=clock.assignment_id)
+    policy = SlaPolicy.objects.get(pk=clock.policy_id)
+    late = int((now - clock.due_at).total_seconds() // 60)
+    if policy.breach_action in (BreachAction.NOTIFY, BreachAction.BOTH):
+        for manager in _managers_of(assignment.team):
+            notify(recipient=manager, kind=NotificationKind.SLA_BREACH, title=f"SLA breached: {assignment.lead}",
+                   body=f"{assignment.rep} has not touched {assignment.lead} "
+                        f"(due {timezone.localtime(clock.due_at):%a %H:%M}, "
+                        f"{late} min ago) under the “{policy.name}” policy.", lead=assignment.lead)  # fmt: skip
+    if policy.breach_action in (BreachAction.REASSIGN, BreachAction.BOTH):
+        try:
+            with transaction.atomic():
+                lead_reassign(lead_id=assignment.lead_id, user=None, reason=f"SLA “{policy.name}” breached", at=now)
+        except ValidationError as exc:
+            SlaEvent.objects.create(
+                clock=clock,
+                kind=SlaEvent.Kind.REASSIGNED,
+                at=now,
+                detail=f"Not reassigned: {_message(exc)}"[:300],
+            )
+            return 0
+        SlaClock.objects.filter(pk=clock.pk).update(escalated_at=now)
+        SlaEvent.objects.create(clock=clock, kind=SlaEvent.Kind.REASSIGNED, at=now, detail="Reassigned to the next rep")
+        return 1
+    return 0
+
+
+# --- Settings a manager edits ----------------------------------------------------------------
+
+
+@transaction.atomic
+def calendar_save(*, calendar_id: int | None = None, **fields: Any) -> BusinessCalendar:
+    try:
+        Calendar.build(
+            time_zone=fields.get("time_zone", "UTC"),
+            hours=fields.get("hours", {}),
+            holiday_country=str(fields.get("holiday_country") or ""),
+            holiday_subdivision=fields.get("holiday_subdivision", ""),
+        ).is_open_day(timezone.localdate())
+    except CalendarError as exc:
+        raise ValidationError({exc.field: str(exc)}) from exc
+    calendar = BusinessCalendar.objects.get(pk=calendar_id) if calendar_id else BusinessCalendar()
+    for name, value in fields.items():
+        setattr(calendar, name, value)
+    calendar.full_clean()
+    calendar.save()
+    return calendar
+
+
+def merge_guard(survivor_id: int, duplicate_id: int) -> None:
+    """Leads with sales history are not merged away (registered with leads.services.on_merge)."""
+    if (
+        Assignment.objects.filter(lead_id=duplicate_id).exists()
+        or DiscoveryCall.objects.filter(lead_id=duplicate_id).exists()
+    ):
+        raise ValidationError(
+            {
+                "duplicate": "The duplicate has sales history (assignments or discovery calls): "
+                "merge it the other way round, keeping it as the survivor."
+            }
+        )

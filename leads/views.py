@@ -1,0 +1,323 @@
+"""The lead pages: the list, a lead's page, create and edit, and manual stage changes.
+
+Views parse input, check the permission, call a selector or a service and render; the rules live
+in `leads.services` and `leads.lifecycle`. Every view needs a permission: anonymous people are
+sent to sign in, signed-in people without it get 403 (PermissionRequiredMixin's default).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.mixins import PermissionRequiredMixin
+from django.core.exceptions import ValidationError
+from django.forms import Form
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import redirect, render
+from django.utils.functional import cached_property
+from django.views import View
+from django.views.generic import FormView
+
+from crm.pagination import InvalidCursorError, KeysetPage, KeysetPaginator, count_capped
+from leads import selectors, services
+from leads.filters import DEFAULT_SORT, LEAD_SORTS, LeadFilter, lead_sort_ordering
+from leads.forms import LeadCreateForm, LeadEditForm, StageChangeForm, add_service_errors
+from leads.lifecycle import FUNNEL, Actor, Stage, TransitionRefused, passed_stages
+from leads.models import Channel, Lead, Segment, StageTransition
+
+# Filters shown in the collapsible panel (the search box sits in the toolbar).
+PANEL_FILTERS = (
+    "stage",
+    "source_channel",
+    "campaign",
+    "owner",
+    "segment",
+    "fit_min",
+    "fit_max",
+    "engagement_min",
+    "engagement_max",
+)
+
+
+@dataclass(frozen=True)
+class FilterChip:
+    label: str
+    remove_url: str
+
+
+class LeadListView(PermissionRequiredMixin, View):
+    permission_required = "leads.view_lead"
+    template_name = "leads/lead_list.html"
+    per_page = 50
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        sort = request.GET.get("sort", DEFAULT_SORT)
+        if sort not in LEAD_SORTS:
+            sort = DEFAULT_SORT
+        # The resolved sort travels with the filters (LeadFilter ignores it); it also keeps the
+        # filter data bound when the URL has no parameters at all.
+        params = request.GET.copy()
+        params["sort"] = sort
+
+        page: KeysetPage | None = None
+        total: tuple[int, bool] | None = None
+        cursor_error = ""
+        try:
+            queryset, filterset = selectors.lead_list(user=request.user, params=params)
+        except ValidationError:
+            # Re-validate only to show each error next to its filter; no leads are listed.
+            filterset = LeadFilter(data=params, queryset=Lead.objects.none())
+            filterset.is_valid()
+            queryset = None
+        if queryset is not None:
+            paginator = KeysetPaginator(queryset, ordering=lead_sort_ordering(sort), per_page=self.per_page)
+            try:
+                page = paginator.page(request.GET.get("cursor") or None)
+            except InvalidCursorError as exc:
+                cursor_error = str(exc)
+            else:
+                total = count_capped(queryset)
+
+        form = filterset.form
+        _style_filter_form(form)
+        filter_errors = bool(form.errors)
+        chips = [] if filter_errors else _filter_chips(request.GET, form)
+        panel_active = sum(1 for name in PANEL_FILTERS if _has_value(request.GET, name))
+        context = {
+            "form": form,
+            "page": page,
+            "has_page": page is not None,  # an empty KeysetPage is falsy in templates
+            "has_cursor": bool(request.GET.get("cursor")),
+            "total": total[0] if total else 0,
+            "total_capped": total[1] if total else False,
+            "cursor_error": cursor_error,
+            "filter_errors": filter_errors,
+            "chips": chips,
+            "panel_active": panel_active,
+            "panel_open": filter_errors or panel_active > 0,
+            "is_filtered": bool(chips) or filter_errors,
+            "sort": sort,
+            "sorts": [(key, label) for key, (label, _) in LEAD_SORTS.items()],
+            "stage_options": _options(form, "stage", Stage.choices),
+            "channel_options": _options(form, "source_channel", Channel.choices),
+            "first_page_url": _url_without(request.GET, "cursor"),
+            "clear_url": request.path + (f"?sort={sort}" if sort != DEFAULT_SORT else ""),
+        }
+        return render(request, self.template_name, context)
+
+
+class LeadDetailView(PermissionRequiredMixin, View):
+    permission_required = "leads.view_lead"
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        lead = _lead_or_404(request, pk)
+        return render(request, "leads/lead_detail.html", lead_page_context(request, lead))
+
+
+class LeadTransitionView(PermissionRequiredMixin, View):
+    """POST only: move the lead through `leads.services.lead_transition`."""
+
+    permission_required = "leads.change_lead"
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        lead = _lead_or_404(request, pk)
+        form = StageChangeForm(request.POST, lead=lead)
+        if form.is_valid():
+            try:
+                lead = services.lead_transition(
+                    lead_id=lead.pk,
+                    to=form.cleaned_data["to"],
+                    actor=Actor(user=request.user),
+                    reason=form.cleaned_data["reason"],
+                )
+            except TransitionRefused as refused:
+                messages.error(request, f"The stage was not changed. {refused.message}")
+                form.mark_invalid(refused.field)
+            else:
+                messages.success(request, f"{lead} moved to {Stage(lead.stage).label}.")
+                return redirect(lead)
+        else:
+            messages.error(request, "The stage was not changed: check the form below.")
+        # Show the page again with what was typed, so a refused reason is not lost.
+        return render(request, "leads/lead_detail.html", lead_page_context(request, lead, stage_form=form))
+
+
+class LeadCreateView(PermissionRequiredMixin, FormView):
+    permission_required = "leads.add_lead"
+    form_class = LeadCreateForm
+    template_name = "leads/lead_form.html"
+
+    def form_valid(self, form: LeadCreateForm) -> HttpResponse:
+        try:
+            lead = services.lead_create(actor=Actor(user=self.request.user), **form.service_kwargs())
+        except ValidationError as error:
+            add_service_errors(form, error)
+            return self.form_invalid(form)
+        messages.success(self.request, f"Lead {lead} created.")
+        return redirect(lead)
+
+
+class LeadEditView(PermissionRequiredMixin, FormView):
+    permission_required = "leads.change_lead"
+    form_class = LeadEditForm
+    template_name = "leads/lead_form.html"
+
+    @cached_property
+    def lead(self) -> Lead:
+        return _lead_or_404(self.request, self.kwargs["pk"])
+
+    def get_initial(self) -> dict[str, Any]:
+        return LeadEditForm.initial_for(self.lead)
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return super().get_context_data(lead=self.lead, **kwargs)
+
+    def form_valid(self, form: LeadEditForm) -> HttpResponse:
+        changes = form.changes()
+        if not changes:
+            messages.info(self.request, "Nothing changed.")
+            return redirect(self.lead)
+        try:
+            lead = services.lead_update(lead_id=self.lead.pk, actor=Actor(user=self.request.user), **changes)
+        except ValidationError as error:
+            add_service_errors(form, error)
+            return self.form_invalid(form)
+        messages.success(self.request, f"Changes to {lead} saved.")
+        return redirect(lead)
+
+
+# --- the lead page ----------------------------------------------------------------------------
+
+
+TIMELINE_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class FunnelStep:
+    stage: Stage
+    state: str  # "done", "current" or "todo"
+    entered_at: datetime | None
+
+
+def lead_page_context(request: HttpRequest, lead: Lead, *, stage_form: StageChangeForm | None = None) -> dict[str, Any]:
+    history = selectors.lead_stage_history(lead=lead)
+    can_change = request.user.has_perm("leads.change_lead")
+    if can_change and stage_form is None:
+        stage_form = StageChangeForm(lead=lead)
+    timeline = selectors.lead_timeline(lead=lead, limit=TIMELINE_LIMIT)
+    return {
+        "lead": lead,
+        "timeline": timeline,
+        "timeline_truncated": len(timeline) >= TIMELINE_LIMIT,
+        "history": list(reversed(history)),
+        "funnel": _funnel_steps(lead, history),
+        "side_stage": lead.stage if lead.stage not in FUNNEL else "",
+        "stage_form": stage_form if can_change else None,
+    }
+
+
+def _funnel_steps(lead: Lead, history: list[StageTransition]) -> list[FunnelStep]:
+    """The funnel with the lead's place in it. Off the funnel, the stages it passed are done."""
+    entered: dict[str, datetime] = {}
+    passed: set[str] = set()
+    for transition in history:
+        entered[transition.to_stage] = transition.at
+        passed.update(passed_stages(transition.from_stage, transition.to_stage))
+    steps = []
+    current = FUNNEL.index(Stage(lead.stage)) if lead.stage in FUNNEL else None
+    for index, stage in enumerate(FUNNEL):
+        if current is None:
+            state = "done" if stage in passed else "todo"
+        else:
+            state = "done" if index < current else "current" if index == current else "todo"
+        steps.append(FunnelStep(stage, state, entered.get(stage) if state != "todo" else None))
+    return steps
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _lead_or_404(request: HttpRequest, pk: int) -> Lead:
+    try:
+        return selectors.lead_get(user=request.user, lead_id=pk)
+    except Lead.DoesNotExist as exc:
+        raise Http404("No lead with this id.") from exc
+
+
+def _has_value(params: QueryDict, name: str) -> bool:
+    return any(value.strip() for value in params.getlist(name))
+
+
+def _url_without(params: QueryDict, name: str, value: str | None = None) -> str:
+    """This page's query string without `name` (or only its `value`), back on the first page."""
+    query = params.copy()
+    query.pop("cursor", None)
+    if value is None:
+        query.pop(name, None)
+    else:
+        query.setlist(name, [v for v in query.getlist(name) if v != value])
+    for key in [key for key, values in query.lists() if not any(v.strip() for v in values)]:
+        query.pop(key)
+    return f"?{query.urlencode()}"
+
+
+def _options(form: Form, name: str, choices: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """Checkbox options for a multiple-choice filter, marking the selected ones."""
+    selected = set(form[name].value() or [])
+    return [
+        {"value": value, "label": label, "checked": value in selected, "id": f"f-{name}-{value}"}
+        for value, label in choices
+    ]
+
+
+def _style_filter_form(form: Form) -> None:
+    """Bootstrap classes and friendlier empty choices on the filter form's widgets."""
+    empty_labels = {"campaign": "Any campaign", "owner": "Anyone", "segment": "Any segment"}
+    for name, field in form.fields.items():
+        if name in empty_labels:
+            field.empty_label = empty_labels[name]
+            if name == "segment":  # a plain choice field: its widget holds the choices
+                field.widget.choices = [("", empty_labels[name]), *Segment.choices]
+        if name == "owner":
+            field.label_from_instance = lambda user: user.get_full_name() or user.get_username()
+        css = "form-select form-select-sm" if name in empty_labels else "form-control form-control-sm"
+        if name in form.errors:
+            css += " is-invalid"
+        field.widget.attrs["class"] = css
+        if name.endswith(("_min", "_max")):
+            field.widget.attrs["placeholder"] = "min" if name.endswith("_min") else "max"
+            field.widget.attrs["step"] = "1"
+
+
+def _filter_chips(params: QueryDict, form: Form) -> list[FilterChip]:
+    """One removable chip per applied filter value, in the order of the panel."""
+    data = form.cleaned_data
+    chips: list[FilterChip] = []
+    if data.get("q", "").strip():
+        chips.append(FilterChip(f"“{data['q'].strip()}”", _url_without(params, "q")))
+    for value in data.get("stage") or []:
+        chips.append(FilterChip(f"Stage: {Stage(value).label}", _url_without(params, "stage", value)))
+    for value in data.get("source_channel") or []:
+        chips.append(FilterChip(f"Source: {Channel(value).label}", _url_without(params, "source_channel", value)))
+    if data.get("campaign"):
+        chips.append(FilterChip(f"Campaign: {data['campaign'].name}", _url_without(params, "campaign")))
+    owner = data.get("owner")
+    if owner:
+        name = "Unassigned" if owner == "null" else owner.get_full_name() or owner.get_username()
+        chips.append(FilterChip(f"Owner: {name}", _url_without(params, "owner")))
+    if data.get("segment"):
+        label = f"Segment: {Segment(data['segment']).label}"
+        chips.append(FilterChip(label, _url_without(params, "segment")))
+    for name, label in (
+        ("fit_min", "Fit ≥"),
+        ("fit_max", "Fit ≤"),
+        ("engagement_min", "Engagement ≥"),
+        ("engagement_max", "Engagement ≤"),
+    ):
+        if data.get(name) is not None:
+            chips.append(FilterChip(f"{label} {data[name]:g}", _url_without(params, name)))
+    return chips
