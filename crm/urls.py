@@ -11,6 +11,7 @@ urlpatterns = [
     path("accounts/login/", views.BatonLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("leads/", include("leads.urls")),
+    path("", include("handoff.urls")),
     path("api/v1/", include("crm.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -1,0 +1,1 @@
+"""Handoff reads, one module per area: queue, workspace, settings_pages."""

@@ -1,0 +1,1 @@
+"""Reads for the settings_pages pages."""

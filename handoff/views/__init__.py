@@ -1,0 +1,1 @@
+"""Handoff pages, one module per area; handoff/urls.py collects their urlpatterns."""

@@ -1,0 +1,3 @@
+"""notifications pages of the handoff (see handoff/urls.py)."""
+
+urlpatterns: list = []

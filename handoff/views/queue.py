@@ -1,0 +1,3 @@
+"""queue pages of the handoff (see handoff/urls.py)."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""settings_pages pages of the handoff (see handoff/urls.py)."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""workspace pages of the handoff (see handoff/urls.py)."""
+
+urlpatterns: list = []
