@@ -7,30 +7,54 @@ service, render. Domain errors become HTTP answers in `crm.api.exception_handler
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Mapping
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db.models import QuerySet
+from django.http import QueryDict
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.views import APIView
 
-from crm.api import AuthenticateHeaderMixin, DocumentedFilterSetBackend
-from leads import selectors, services
+from crm.api import AuthenticateHeaderMixin, DocumentedFilterSetBackend, refuse_large_body
+from leads import ingestion, selectors, services
 from leads.filters import DEFAULT_SORT, LEAD_SORTS, LeadFilter, lead_sort_ordering
 from leads.lifecycle import Actor
-from leads.models import ActivityType, Campaign, Lead
+from leads.models import ActivityType, Campaign, FormSource, Lead
 from leads.serializers import (
+    ActivityBatchResultSerializer,
+    ActivityItemSerializer,
+    ActivityItemsSerializer,
     ActivitySerializer,
     ActivityTypeSerializer,
     CampaignCreateSerializer,
     CampaignSerializer,
+    FormCaptureSerializer,
     LeadCreateSerializer,
+    LeadDuplicateSerializer,
+    LeadMergeSerializer,
     LeadSerializer,
     LeadTransitionSerializer,
     LeadUpdateSerializer,
+    LeadUpsertSerializer,
     StageTransitionSerializer,
 )
 
@@ -108,7 +132,8 @@ class LeadViewSet(AuthenticateHeaderMixin, viewsets.GenericViewSet):
         # the filterset bound: lead_list treats empty params as an unbound, invalid filterset.
         params["sort"] = _lead_sort(request)
         queryset, _ = selectors.lead_list(user=request.user, params=params)
-        page = self.paginate_queryset(queryset)
+        # The scoring model's version is shown on every row: join it rather than a query per row.
+        page = self.paginate_queryset(queryset.select_related("scoring_model"))
         return self.get_paginated_response(LeadSerializer(page, many=True).data)
 
     def retrieve(self, request: Request, pk: int) -> Response:
@@ -120,9 +145,7 @@ class LeadViewSet(AuthenticateHeaderMixin, viewsets.GenericViewSet):
         lead = services.lead_create(actor=Actor(user=request.user), **serializer.validated_data)
         lead = selectors.lead_get(user=request.user, lead_id=lead.pk)
         location = request.build_absolute_uri(f"{request.path}{lead.pk}/")
-        return Response(
-            LeadSerializer(lead).data, status=status.HTTP_201_CREATED, headers={"Location": location}
-        )
+        return Response(LeadSerializer(lead).data, status=status.HTTP_201_CREATED, headers={"Location": location})
 
     def update(self, request: Request, pk: int, *, partial: bool = False) -> Response:
         lead = self.get_object()
@@ -193,13 +216,88 @@ class LeadViewSet(AuthenticateHeaderMixin, viewsets.GenericViewSet):
         )
         return Response(LeadSerializer(selectors.lead_get(user=request.user, lead_id=lead.pk)).data)
 
+    @extend_schema(
+        summary="Create or update a lead by email",
+        description="Finds the lead by its email (trimmed, any case). A new lead is created at "
+        "stage `lead` (201) with `company_name` and `utm` as its first-touch attribution; an existing "
+        "one (200) gets the profile fields that are given and not blank — blanks never erase, and its "
+        "attribution is never overwritten. The stage and scores cannot be written (400).",
+        request=LeadUpsertSerializer,
+        responses={
+            200: OpenApiResponse(LeadSerializer, description="An existing lead, updated."),
+            201: OpenApiResponse(LeadSerializer, description="A new lead."),
+            400: _ERRORS[400],
+            403: _ERRORS[403],
+        },
+    )
+    @action(
+        detail=False,
+        methods=["put"],
+        url_path="upsert",
+        filter_backends=[],
+        pagination_class=None,
+        required_permissions=["leads.view_lead", "leads.add_lead", "leads.change_lead"],
+    )
+    def upsert(self, request: Request) -> Response:
+        serializer = LeadUpsertSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        fields = dict(serializer.validated_data)
+        email, utm = fields.pop("email"), fields.pop("utm", None)
+        lead, created = ingestion.lead_upsert(email=email, actor=Actor(user=request.user), fields=fields, utm=utm)
+        body = LeadSerializer(selectors.lead_get(user=request.user, lead_id=lead.pk)).data
+        if not created:
+            return Response(body)
+        location = request.build_absolute_uri(reverse("api-lead-detail", kwargs={"pk": lead.pk}))
+        return Response(body, status=status.HTTP_201_CREATED, headers={"Location": location})
+
+    @extend_schema(
+        summary="Likely duplicates of a lead",
+        description="Other leads with the same first and last name at the same company, or the "
+        "same phone number (digits compared), oldest first; at most 10. Merge one with `merge`.",
+        responses={200: LeadDuplicateSerializer(many=True), 404: _ERRORS[404]},
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        filter_backends=[],
+        pagination_class=None,
+        required_permissions=["leads.view_lead"],
+    )
+    def duplicates(self, request: Request, pk: int) -> Response:
+        lead = self.get_object()
+        return Response(LeadDuplicateSerializer(selectors.lead_duplicates(lead=lead), many=True).data)
+
+    @extend_schema(
+        summary="Merge a duplicate into this lead",
+        description="This lead survives. The duplicate's activities and stage history move to it, its "
+        "blank profile fields are filled from the duplicate, the earlier first touch wins, and the "
+        "duplicate is deleted. The merge is recorded with who made it; the lead is then rescored. "
+        "A duplicate that does not exist, or this lead itself, is a 400 naming `duplicate`.",
+        request=LeadMergeSerializer,
+        responses={200: LeadSerializer, **_ERRORS},
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        filter_backends=[],
+        required_permissions=["leads.view_lead", "leads.change_lead"],
+    )
+    def merge(self, request: Request, pk: int) -> Response:
+        lead = self.get_object()
+        serializer = LeadMergeSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.lead_merge(
+            survivor_id=lead.pk,
+            duplicate_id=serializer.validated_data["duplicate"],
+            actor=Actor(user=request.user),
+        )
+        return Response(LeadSerializer(selectors.lead_get(user=request.user, lead_id=lead.pk)).data)
+
 
 def _lead_sort(request: Request) -> str:
     sort = request.query_params.get("sort") or DEFAULT_SORT
     if sort not in LEAD_SORTS:
-        raise exceptions.ValidationError(
-            {"sort": [f"“{sort}” is not a sort; choose one of: {', '.join(LEAD_SORTS)}."]}
-        )
+        raise exceptions.ValidationError({"sort": [f"“{sort}” is not a sort; choose one of: {', '.join(LEAD_SORTS)}."]})
     return sort
 
 
@@ -243,3 +341,282 @@ class CampaignViewSet(
         serializer.is_valid(raise_exception=True)
         campaign = services.campaign_create(**serializer.validated_data)
         return Response(CampaignSerializer(campaign).data, status=status.HTTP_201_CREATED)
+
+
+# --- Ingestion: activities in bulk ------------------------------------------------------------
+
+# 5,000 items of a few hundred bytes each fit easily; a body this big is a mistake or an attack.
+ACTIVITY_BATCH_MAX_BYTES = 20 * 1024 * 1024
+
+_JSON_TYPES = {dict: "an object", list: "a list", str: "a string", bool: "true or false", type(None): "null"}
+
+
+def _batch_items(data: Any) -> list[Any]:
+    """The items of a batch body: a JSON list, or an object `{"items": [...]}`. 400 otherwise."""
+    if isinstance(data, list):
+        return data
+    expected = 'Send a JSON list of activities, or an object {"items": [...]}'
+    if isinstance(data, Mapping):
+        if "items" not in data:
+            raise exceptions.ValidationError({"items": [f"This field is required. {expected}."]})
+        unknown = sorted(set(data) - {"items"})
+        if unknown:
+            raise exceptions.ValidationError({key: [f"Unknown field. {expected}."] for key in unknown})
+        data = data["items"]
+        if isinstance(data, list):
+            return data
+    got = _JSON_TYPES.get(type(data), "a number")
+    raise exceptions.ValidationError({"items": [f"{expected}; got {got}."]})
+
+
+@extend_schema(
+    tags=["activities"],
+    summary="Record activities in bulk",
+    description=(
+        "Each item is one activity of one lead, found by its email or created (with its company, "
+        f"from the email's domain). Up to {ingestion.MAX_ITEMS_PER_BATCH:,} items per request.\n\n"
+        "Items are checked one by one, so a bad item never rejects the good ones: the answer is "
+        "**always 200** once the batch is read, with one result per item, in request order — "
+        "`created`, `duplicate` (this `source_system` + `external_id` was recorded before, or earlier "
+        "in the batch: re-sending is safe) or `error` with `{field: [problem]}`. Only a request that "
+        "is not a batch at all is refused as a whole: 400 for malformed JSON, a body that is not a "
+        f'list (or `{{"items": [...]}}`), or more than {ingestion.MAX_ITEMS_PER_BATCH:,} items (naming '
+        "`items`); 413 for a body over 20 MB; 415 for anything but JSON.\n\n"
+        "Needs the `add_activity` permission (Marketer, Manager, SDR roles); integrations use the "
+        "token of a user with the Marketer role, and the history shows that user as the creator of "
+        "new leads. New activities are scored shortly after, in the background."
+    ),
+    request=PolymorphicProxySerializer(
+        component_name="ActivityBatch",
+        serializers=[ActivityItemSerializer(many=True), ActivityItemsSerializer],
+        resource_type_field_name=None,
+        many=False,
+    ),
+    responses={
+        200: ActivityBatchResultSerializer,
+        400: OpenApiResponse(
+            OpenApiTypes.OBJECT,
+            description="Not a batch: malformed JSON (`detail`), or `{items: [problem]}`.",
+        ),
+        401: OpenApiResponse(OpenApiTypes.OBJECT, description="No or a wrong token."),
+        403: _ERRORS[403],
+        413: OpenApiResponse(OpenApiTypes.OBJECT, description="The body is over 20 MB."),
+    },
+    examples=[
+        OpenApiExample(
+            "Two activities",
+            request_only=True,
+            value=[
+                {
+                    "email": "ada@analytical.io",
+                    "type": "content_download",
+                    "occurred_at": "2026-11-22T09:30:00Z",
+                    "source_system": "hubspot",
+                    "external_id": "evt-1001",
+                    "properties": {"topic": "pipeline analytics"},
+                    "lead": {"first_name": "Ada", "job_title": "VP Marketing", "company_name": "Analytical"},
+                    "utm": {"utm_source": "google", "utm_medium": "cpc", "utm_campaign": "spring-launch"},
+                },
+                {"email": "not-an-address", "type": "page_view", "source_system": "hubspot"},
+            ],
+        ),
+        OpenApiExample(
+            "Per-item results",
+            response_only=True,
+            value={
+                "received": 2,
+                "created": 1,
+                "duplicates": 0,
+                "errors": 1,
+                "results": [
+                    {
+                        "index": 0,
+                        "status": "created",
+                        "activity_id": 5120,
+                        "lead_id": 311,
+                        "lead_created": True,
+                    },
+                    {
+                        "index": 1,
+                        "status": "error",
+                        "errors": {"email": ["“not-an-address” is not a valid email address."]},
+                    },
+                ],
+            },
+        ),
+    ],
+)
+class ActivityIngestView(AuthenticateHeaderMixin, APIView):
+    """`POST /api/v1/activities/`: hands the parsed items straight to the ingestion service.
+
+    No serializer per item: `activities_ingest` validates every item itself and writes the good
+    ones with a handful of set-based queries, which is what lets a 1,000-item batch take a
+    fraction of a second.
+    """
+
+    parser_classes = [JSONParser]
+    required_permissions = ["leads.add_activity"]
+
+    def post(self, request: Request) -> Response:
+        refuse_large_body(request, max_bytes=ACTIVITY_BATCH_MAX_BYTES)
+        items = _batch_items(request.data)
+        results = ingestion.activities_ingest(items=items, actor=Actor(user=request.user))
+        counts = {"created": 0, "duplicate": 0, "error": 0}
+        rows = []
+        for result in results:
+            counts[result.status] += 1
+            rows.append(result.as_dict())
+        return Response(
+            {
+                "received": len(results),
+                "created": counts["created"],
+                "duplicates": counts["duplicate"],
+                "errors": counts["error"],
+                "results": rows,
+            }
+        )
+
+
+# --- Ingestion: public website forms ---------------------------------------------------------
+
+FORM_KEY_HEADER = "X-Baton-Form-Key"
+FORM_KEY_FIELD = "form_key"
+HONEYPOT_FIELD = "baton_hp"
+# 50 fields of 2,000 characters (leads.ingestion.form_capture's limits), with room for encoding.
+FORM_CAPTURE_MAX_BYTES = 256 * 1024
+_RECEIVED = {"status": "received"}
+
+
+def _form_key(request: Request) -> str:
+    """The key from the header, else from the `form_key` field of the body."""
+    key = request.headers.get(FORM_KEY_HEADER, "")
+    if not key and isinstance(request.data, Mapping):
+        value = request.data.get(FORM_KEY_FIELD, "")
+        key = value if isinstance(value, str) else ""
+    return key.strip()
+
+
+class _FormCaptureThrottle(SimpleRateThrottle):
+    def get_rate(self) -> str | None:
+        # DRF reads the rates once, at import; reading them per request honours settings overrides.
+        try:
+            return api_settings.DEFAULT_THROTTLE_RATES[self.scope]
+        except KeyError as exc:
+            raise ImproperlyConfigured(f"Set REST_FRAMEWORK['DEFAULT_THROTTLE_RATES'][{self.scope!r}]") from exc
+
+
+class FormCaptureIPThrottle(_FormCaptureThrottle):
+    """Per client address (DRF's `get_ident`: mind REST_FRAMEWORK['NUM_PROXIES'] behind a proxy)."""
+
+    scope = "form_capture_ip"
+
+    def get_cache_key(self, request: Request, view: Any) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class FormCaptureKeyThrottle(_FormCaptureThrottle):
+    """Per form key, whether or not it is valid: one website cannot flood Baton from many addresses."""
+
+    scope = "form_capture_key"
+
+    def get_cache_key(self, request: Request, view: Any) -> str | None:
+        key = _form_key(request)
+        if not key:
+            return None  # refused with 401 by the view; the address throttle still counts it
+        ident = hashlib.sha256(key.encode()).hexdigest()[:32]
+        return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+def _form_fields(data: Any) -> dict[str, Any]:
+    """The submitted fields as one value per name (repeated names, e.g. checkboxes, joined)."""
+    if isinstance(data, QueryDict):
+        fields = {}
+        for name, values in data.lists():
+            texts = [value for value in values if isinstance(value, str)]  # uploaded files are not kept
+            if texts:
+                fields[name] = ", ".join(texts)
+        return fields
+    if isinstance(data, Mapping):
+        return dict(data)
+    raise exceptions.ValidationError(
+        {"non_field_errors": ["Send the form's fields as a JSON object, or form-encoded."]}
+    )
+
+
+@extend_schema(
+    tags=["forms"],
+    summary="Capture a website form submission",
+    description=(
+        "For website forms; public, so no user token or session (and no CSRF token). Each form "
+        f"source has a key: send it in the `{FORM_KEY_HEADER}` header, or as a `{FORM_KEY_FIELD}` "
+        "field when a plain HTML form posts form-encoded data. A missing key is a 401, an unknown key "
+        "or one of a deactivated form source a 403.\n\n"
+        "The lead is created, or its given fields updated, by email; the UTM fields become the "
+        "first-touch attribution of a new lead; the other fields are kept on the form-submission "
+        "activity. The answer is the same whether the email was known or not. Rate limited per key "
+        "and per client address (429 with `Retry-After`)."
+    ),
+    auth=[],
+    parameters=[
+        OpenApiParameter(
+            FORM_KEY_HEADER,
+            str,
+            location=OpenApiParameter.HEADER,
+            required=False,
+            description=f"The form source's key (or send a `{FORM_KEY_FIELD}` field).",
+        )
+    ],
+    request={
+        "application/json": FormCaptureSerializer,
+        "application/x-www-form-urlencoded": FormCaptureSerializer,
+        "multipart/form-data": FormCaptureSerializer,
+    },
+    responses={
+        201: OpenApiResponse(OpenApiTypes.OBJECT, description='`{"status": "received"}`.'),
+        400: _ERRORS[400],
+        401: OpenApiResponse(OpenApiTypes.OBJECT, description="No form key."),
+        403: OpenApiResponse(OpenApiTypes.OBJECT, description="Unknown key, or an inactive form source."),
+        413: OpenApiResponse(OpenApiTypes.OBJECT, description="The body is over 256 KB."),
+        429: OpenApiResponse(OpenApiTypes.OBJECT, description="Too many submissions; see `Retry-After`."),
+    },
+)
+class FormCaptureView(APIView):
+    """`POST /api/v1/forms/capture/`: a public endpoint, authenticated by the form source's key."""
+
+    authentication_classes: list[Any] = []  # no session, so no CSRF; the form key is the credential
+    permission_classes = [AllowAny]
+    throttle_classes = [FormCaptureIPThrottle, FormCaptureKeyThrottle]
+    parser_classes = [JSONParser, FormParser, MultiPartParser]
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        refuse_large_body(request, max_bytes=FORM_CAPTURE_MAX_BYTES)  # before a throttle parses it
+        super().initial(request, *args, **kwargs)
+
+    def get_authenticate_header(self, request: Request) -> str:
+        # A challenge keeps DRF from turning the 401 for a missing key into a 403.
+        return f'FormKey header="{FORM_KEY_HEADER}"'
+
+    def post(self, request: Request) -> Response:
+        source = self._form_source(request)
+        fields = _form_fields(request.data)
+        fields.pop(FORM_KEY_FIELD, None)  # a credential, not a form field to keep
+        if str(fields.pop(HONEYPOT_FIELD, "") or "").strip():
+            return Response(_RECEIVED, status=status.HTTP_201_CREATED)  # a bot: answered, not stored
+        ingestion.form_capture(source=source, data=fields)
+        # The same answer for a new and a known email: an anonymous caller learns nothing about leads.
+        return Response(_RECEIVED, status=status.HTTP_201_CREATED)
+
+    def _form_source(self, request: Request) -> FormSource:
+        key = _form_key(request)
+        if not key:
+            raise exceptions.NotAuthenticated(
+                f"A form key is required: send it in the {FORM_KEY_HEADER} header, "
+                f"or as a `{FORM_KEY_FIELD}` field of the form."
+            )
+        source = ingestion.form_source_for_key(key)
+        if source is None:
+            raise exceptions.PermissionDenied(
+                "This form key is not valid: it is unknown, or its form source has been deactivated. "
+                "Ask a Baton administrator for the form source's current key."
+            )
+        return source

@@ -66,9 +66,7 @@ TARGETS: dict[str, tuple[Target, ...]] = {
     ImportKind.ACTIVITIES: (
         _LEAD_TARGETS[0],
         Target("type", "Activity type", True, ("type", "activity", "activity type", "event", "event type")),
-        Target(
-            "occurred_at", "When", False, ("occurred at", "date", "timestamp", "time", "datetime", "when")
-        ),
+        Target("occurred_at", "When", False, ("occurred at", "date", "timestamp", "time", "datetime", "when")),
         Target("external_id", "External id", False, ("external id", "id", "event id", "activity id")),
         *_LEAD_TARGETS[1:],
     ),
@@ -115,9 +113,7 @@ def _check_encoding(upload: UploadedFile, encoding: str) -> None:
     try:
         decoder.decode(b"", final=True)
     except UnicodeDecodeError as exc:
-        raise ValidationError(
-            {"file": f"The file ends in the middle of a {ENCODINGS[encoding]} character."}
-        ) from exc
+        raise ValidationError({"file": f"The file ends in the middle of a {ENCODINGS[encoding]} character."}) from exc
 
 
 def _text_stream(fileobj: Any, encoding: str) -> io.TextIOWrapper:
@@ -142,9 +138,7 @@ def csv_import_create(*, upload: UploadedFile, kind: str, encoding: str, user: A
     if upload.size == 0:
         raise ValidationError({"file": "The file is empty."})
     if upload.size > MAX_UPLOAD_BYTES:
-        raise ValidationError(
-            {"file": f"The file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB; split it."}
-        )
+        raise ValidationError({"file": f"The file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB; split it."})
     _check_encoding(upload, encoding)
     stream = _text_stream(upload, encoding)
     delimiter = _sniff_delimiter(stream.read(64 * 1024))
@@ -319,9 +313,7 @@ def job_run_csv_import(*, job_id: int) -> Job:
         raise
     counts["failed"] = failures.count
     if failures.count:
-        record.failures_file.save(
-            f"{record.token}-failures.csv", ContentFile(failures.buffer.getvalue().encode())
-        )
+        record.failures_file.save(f"{record.token}-failures.csv", ContentFile(failures.buffer.getvalue().encode()))
     Job.objects.filter(pk=job.pk).update(
         status=JobStatus.DONE,
         finished_at=timezone.now(),

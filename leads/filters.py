@@ -37,12 +37,8 @@ class LeadFilter(django_filters.FilterSet):
     segment = django_filters.ChoiceFilter(choices=Segment.choices, method="filter_segment")
     fit_min = django_filters.NumberFilter(field_name="fit_score", lookup_expr="gte", label="Fit ≥")
     fit_max = django_filters.NumberFilter(field_name="fit_score", lookup_expr="lte", label="Fit ≤")
-    engagement_min = django_filters.NumberFilter(
-        field_name="engagement_score", lookup_expr="gte", label="Engagement ≥"
-    )
-    engagement_max = django_filters.NumberFilter(
-        field_name="engagement_score", lookup_expr="lte", label="Engagement ≤"
-    )
+    engagement_min = django_filters.NumberFilter(field_name="engagement_score", lookup_expr="gte", label="Engagement ≥")
+    engagement_max = django_filters.NumberFilter(field_name="engagement_score", lookup_expr="lte", label="Engagement ≤")
 
     class Meta:
         model = Lead

@@ -40,9 +40,7 @@ LEAD_FIELDS: dict[str, int] = {  # field -> max length
     "company_name": 200,
 }
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
-ITEM_FIELDS = frozenset(
-    {"email", "type", "occurred_at", "source_system", "external_id", "properties", "lead", "utm"}
-)
+ITEM_FIELDS = frozenset({"email", "type", "occurred_at", "source_system", "external_id", "properties", "lead", "utm"})
 
 _SOCIAL_SOURCES = {"linkedin", "facebook", "twitter", "x", "instagram", "youtube", "reddit", "tiktok"}
 _SEARCH_SOURCES = {"google", "bing", "duckduckgo", "yahoo", "baidu", "ecosia"}
@@ -119,9 +117,7 @@ def parse_timestamp(value: Any, *, field_name: str = "occurred_at", now: datetim
     else:
         parsed = None
     if parsed is None:
-        raise ValidationError(
-            {field_name: f"“{value}” is not an ISO 8601 date-time, e.g. 2026-11-22T09:30:00Z."}
-        )
+        raise ValidationError({field_name: f"“{value}” is not an ISO 8601 date-time, e.g. 2026-11-22T09:30:00Z."})
     if timezone.is_naive(parsed):
         raise ValidationError({field_name: "Give a time zone, e.g. 2026-11-22T09:30:00Z or +01:00."})
     if parsed > now + FUTURE_TOLERANCE:
@@ -197,16 +193,11 @@ def _validate_item(
     return _Item(index, email, code, occurred_at, source_system, external_id, dict(properties), lead, utm)
 
 
-def activities_ingest(
-    *, items: Sequence[Any], actor: Actor, default_source_system: str = "api"
-) -> list[ItemResult]:
+def activities_ingest(*, items: Sequence[Any], actor: Actor, default_source_system: str = "api") -> list[ItemResult]:
     """Record a batch of activities; see the module docstring. Results are in input order."""
     if len(items) > MAX_ITEMS_PER_BATCH:
         raise ValidationError(
-            {
-                "items": f"At most {MAX_ITEMS_PER_BATCH} activities per request "
-                f"(got {len(items)}); split the batch."
-            }
+            {"items": f"At most {MAX_ITEMS_PER_BATCH} activities per request (got {len(items)}); split the batch."}
         )
     now = timezone.now()
     types = {t.code: t for t in ActivityType.objects.filter(is_active=True)}
@@ -296,9 +287,7 @@ def leads_get_or_create_bulk(
         if not is_free_mail_domain(email)
     }
     companies = _companies_for_domains(domains)
-    campaigns = _campaigns_for_slugs(
-        {specs[e][1].get("utm_campaign", "").strip().lower() for e in missing} - {""}
-    )
+    campaigns = _campaigns_for_slugs({specs[e][1].get("utm_campaign", "").strip().lower() for e in missing} - {""})
     new_leads = []
     for email in missing:
         fields, utm = specs[email]
@@ -365,10 +354,7 @@ def _campaigns_for_slugs(slugs: set[str]) -> dict[str, int]:
     if not slugs:
         return {}
     Campaign.objects.bulk_create(
-        [
-            Campaign(slug=slug[:200], name=slug.replace("-", " ").replace("_", " ").title()[:200])
-            for slug in slugs
-        ],
+        [Campaign(slug=slug[:200], name=slug.replace("-", " ").replace("_", " ").title()[:200]) for slug in slugs],
         ignore_conflicts=True,
     )
     return dict(Campaign.objects.filter(slug__in=list(slugs)).values_list("slug", "pk"))
@@ -390,9 +376,7 @@ def lead_upsert(
     """
     email = services.normalise_email(email)
     errors: dict[str, list[str]] = {}
-    cleaned = {
-        name: _text(fields[name], name, LEAD_FIELDS[name], errors) for name in UPSERT_FIELDS if name in fields
-    }
+    cleaned = {name: _text(fields[name], name, LEAD_FIELDS[name], errors) for name in UPSERT_FIELDS if name in fields}
     company_name = _text(fields.get("company_name"), "company_name", 200, errors)
     unknown = sorted(set(fields) - set(UPSERT_FIELDS) - {"company_name"})
     for name in unknown:
@@ -454,9 +438,7 @@ def form_capture(*, source: FormSource, data: Mapping[str, Any]) -> tuple[Lead, 
     extra = {k: v for k, v in values.items() if k not in FORM_LEAD_FIELDS and k != "submission_id"}
     submission_id = values.get("submission_id", "")[:200]
     if submission_id:  # a re-sent submission is recorded once
-        earlier = Activity.objects.filter(
-            source_system=f"form:{source.pk}", external_id=submission_id
-        ).first()
+        earlier = Activity.objects.filter(source_system=f"form:{source.pk}", external_id=submission_id).first()
         if earlier is not None:
             return lead, earlier, created
     activity = Activity.objects.create(
@@ -491,6 +473,4 @@ def form_source_for_key(key: str) -> FormSource | None:
     """The active form source this key belongs to, or None."""
     if not key or len(key) > 100:
         return None
-    return (
-        FormSource.objects.select_related("campaign").filter(key_hash=_key_hash(key), is_active=True).first()
-    )
+    return FormSource.objects.select_related("campaign").filter(key_hash=_key_hash(key), is_active=True).first()

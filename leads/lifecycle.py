@@ -143,8 +143,7 @@ def check(request: TransitionRequest) -> None:
     if target not in ALLOWED[current]:
         allowed = ", ".join(s.label for s in sorted(ALLOWED[current], key=_order)) or "nothing"
         raise TransitionRefused(
-            f"A lead at {current.label} cannot move to {target.label}; "
-            f"from {current.label} it can move to: {allowed}.",
+            f"A lead at {current.label} cannot move to {target.label}; from {current.label} it can move to: {allowed}.",
             code="not_allowed",
         )
     needs_reason = target in REASON_REQUIRED or (target == Stage.MQL and not request.actor.is_rule)

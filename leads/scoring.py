@@ -42,9 +42,7 @@ SENIORITY_LEVELS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("manager", "Manager", ("manager", "team lead")),
 )
 SENIORITY_DEFAULT = ("individual", "Individual contributor")
-SENIORITY_CHOICES: list[tuple[str, str]] = [(code, label) for code, label, _ in SENIORITY_LEVELS] + [
-    SENIORITY_DEFAULT
-]
+SENIORITY_CHOICES: list[tuple[str, str]] = [(code, label) for code, label, _ in SENIORITY_LEVELS] + [SENIORITY_DEFAULT]
 
 # Which operators make sense for which attribute; rule validation enforces this.
 OPERATORS_FOR: dict[str, tuple[str, ...]] = {
@@ -305,9 +303,7 @@ def scores_sql(
             f"WHERE {hot_filter} AND a.type_code IN ({', '.join(['%s'] * len(spec.hot_types))}) "
             "AND a.occurred_at > %s AND a.occurred_at <= %s GROUP BY a.lead_id) hot ON hot.lead_id = l.id"
         )
-        window_start = connection.ops.adapt_datetimefield_value(
-            as_of - timedelta(days=model.hot_signal_window_days)
-        )
+        window_start = connection.ops.adapt_datetimefield_value(as_of - timedelta(days=model.hot_signal_window_days))
         hot_params = [*hot_params, *spec.hot_types, window_start, as_of_value]
         hot_column = "hot.hot_at"
     else:

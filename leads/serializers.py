@@ -11,8 +11,10 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from crm.api import StrictInputMixin, UserSummarySerializer
+from leads.ingestion import LEAD_FIELDS
 from leads.lifecycle import Stage
 from leads.models import Activity, ActivityType, Campaign, Channel, Company, Lead, StageTransition
+from leads.scoring import sort_explanation
 
 # --- Choice fields, each one named component in the OpenAPI schema ------------------------
 # (Without a name, drf-spectacular derives one per field name — `stage`, `to`, `channel`,
@@ -60,7 +62,18 @@ class CampaignSummarySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class ScoreContributionSerializer(serializers.Serializer):
+    """One part of a lead's scores: a rule of the scoring model and the points it gave."""
+
+    kind = serializers.ChoiceField(choices=["fit", "engagement"], read_only=True)
+    rule = serializers.IntegerField(read_only=True, help_text="Id of the fit or engagement rule.")
+    label = serializers.CharField(read_only=True)
+    points = serializers.IntegerField(read_only=True, help_text="Negative parts lower the score.")
+
+
 class LeadSerializer(serializers.ModelSerializer):
+    """A lead as the API shows it, in lists and alone. Lists join the scoring model (its version)."""
+
     full_name = serializers.CharField(read_only=True)
     company = CompanySummarySerializer(read_only=True, allow_null=True)
     campaign = CampaignSummarySerializer(read_only=True, allow_null=True)
@@ -68,6 +81,19 @@ class LeadSerializer(serializers.ModelSerializer):
     source_channel = ChannelField(read_only=True)
     stage = StageField(read_only=True)
     total_score = serializers.IntegerField(read_only=True)
+    score_explanation = serializers.SerializerMethodField(
+        help_text="The contributions the two scores are made of, fit first, biggest first. The "
+        "`fit` parts sum exactly to `fit_score`, the `engagement` parts to `engagement_score`."
+    )
+    is_hot = serializers.BooleanField(
+        read_only=True, help_text="A recent hot signal (demo request, contact sales…): fast-track."
+    )
+    scoring_model_version = serializers.IntegerField(
+        source="scoring_model.version",
+        read_only=True,
+        allow_null=True,
+        help_text="The scoring model version that computed the scores; null until first scored.",
+    )
 
     class Meta:
         model = Lead
@@ -89,8 +115,45 @@ class LeadSerializer(serializers.ModelSerializer):
             "fit_score",
             "engagement_score",
             "total_score",
+            "score_explanation",
+            "is_hot",
+            "hot_signal_at",
+            "scoring_model_version",
+            "scored_at",
             "created_at",
             "updated_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(ScoreContributionSerializer(many=True))
+    def get_score_explanation(self, lead: Lead) -> list[dict[str, Any]]:
+        return sort_explanation(list(lead.score_explanation or []))
+
+
+class LeadDuplicateSerializer(serializers.ModelSerializer):
+    """A likely duplicate of a lead: enough to tell whether it is the same person."""
+
+    full_name = serializers.CharField(read_only=True)
+    company = CompanySummarySerializer(read_only=True, allow_null=True)
+    owner = UserSummarySerializer(read_only=True, allow_null=True)
+    source_channel = ChannelField(read_only=True)
+    stage = StageField(read_only=True)
+
+    class Meta:
+        model = Lead
+        fields = [
+            "id",
+            "email",
+            "first_name",
+            "last_name",
+            "full_name",
+            "job_title",
+            "phone",
+            "company",
+            "source_channel",
+            "owner",
+            "stage",
+            "created_at",
         ]
         read_only_fields = fields
 
@@ -160,9 +223,19 @@ class _LeadWriteSerializer(StrictInputMixin, serializers.ModelSerializer):
     read_only_messages = {
         "stage": _STAGE_READ_ONLY,
         "stage_changed_at": _STAGE_READ_ONLY,
-        "fit_score": _SCORE_READ_ONLY,
-        "engagement_score": _SCORE_READ_ONLY,
-        "total_score": _SCORE_READ_ONLY,
+        **dict.fromkeys(
+            (
+                "fit_score",
+                "engagement_score",
+                "total_score",
+                "score_explanation",
+                "is_hot",
+                "hot_signal_at",
+                "scoring_model_version",
+                "scored_at",
+            ),
+            _SCORE_READ_ONLY,
+        ),
     }
     read_only_fields_of = LeadSerializer
 
@@ -203,9 +276,7 @@ class _LeadWriteSerializer(StrictInputMixin, serializers.ModelSerializer):
 class LeadCreateSerializer(_LeadWriteSerializer):
     """A new lead. Keys other than these (the stage, the scores, unknown names) are refused."""
 
-    email = serializers.CharField(
-        max_length=254, help_text="Stored trimmed and lower case; unique whatever its case."
-    )
+    email = serializers.CharField(max_length=254, help_text="Stored trimmed and lower case; unique whatever its case.")
     company_name = serializers.CharField(
         max_length=200,
         required=False,
@@ -266,3 +337,145 @@ class CampaignCreateSerializer(StrictInputMixin, serializers.ModelSerializer):
         # Uniqueness is checked by the create function, after the slug is normalised.
         validators: list[Any] = []
         extra_kwargs = {"slug": {"validators": []}}
+
+
+# --- Ingestion -----------------------------------------------------------------------------
+
+
+class UtmSerializer(StrictInputMixin, serializers.Serializer):
+    """The UTM parameters of the link the lead came in by: first-touch attribution."""
+
+    utm_source = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    utm_medium = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    utm_campaign = serializers.CharField(
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        help_text="A campaign slug; the campaign is created when it is new.",
+    )
+    utm_content = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    utm_term = serializers.CharField(max_length=200, required=False, allow_blank=True)
+
+
+class LeadUpsertSerializer(StrictInputMixin, serializers.Serializer):
+    """A lead by email: created if new, otherwise its given profile fields are updated.
+
+    Blank or missing fields never erase what is stored. `company_name` and `utm` are used only
+    when the lead is created: first-touch attribution is never overwritten.
+    """
+
+    read_only_messages = LeadCreateSerializer.read_only_messages
+    read_only_fields_of = LeadSerializer
+
+    email = serializers.CharField(
+        max_length=254, help_text="Matched trimmed and case-insensitively against existing leads."
+    )
+    first_name = serializers.CharField(max_length=LEAD_FIELDS["first_name"], required=False, allow_blank=True)
+    last_name = serializers.CharField(max_length=LEAD_FIELDS["last_name"], required=False, allow_blank=True)
+    job_title = serializers.CharField(max_length=LEAD_FIELDS["job_title"], required=False, allow_blank=True)
+    phone = serializers.CharField(max_length=LEAD_FIELDS["phone"], required=False, allow_blank=True)
+    company_name = serializers.CharField(
+        max_length=LEAD_FIELDS["company_name"],
+        required=False,
+        allow_blank=True,
+        help_text="Names the company found or created from the email's domain, for a new lead.",
+    )
+    utm = UtmSerializer(required=False, help_text="Attribution for a new lead; ignored for an existing one.")
+
+
+class LeadMergeSerializer(StrictInputMixin, serializers.Serializer):
+    """Which lead to merge into this one (the survivor)."""
+
+    duplicate = serializers.IntegerField(
+        min_value=1,
+        help_text="Id of the duplicate lead. Its activities and history move to this lead; then it is deleted.",
+    )
+
+
+# Documentation only: `POST /api/v1/activities/` hands the raw items to
+# leads.ingestion.activities_ingest, which validates each one (a serializer per item would cost
+# more than the writes). These describe the same shape for the OpenAPI schema.
+
+
+class ActivityItemLeadSerializer(serializers.Serializer):
+    first_name = serializers.CharField(max_length=LEAD_FIELDS["first_name"], required=False)
+    last_name = serializers.CharField(max_length=LEAD_FIELDS["last_name"], required=False)
+    job_title = serializers.CharField(max_length=LEAD_FIELDS["job_title"], required=False)
+    phone = serializers.CharField(max_length=LEAD_FIELDS["phone"], required=False)
+    company_name = serializers.CharField(max_length=LEAD_FIELDS["company_name"], required=False)
+
+
+class ActivityItemSerializer(serializers.Serializer):
+    email = serializers.CharField(
+        max_length=254, help_text="The lead's address; the lead (and its company) is created if new."
+    )
+    type = serializers.CharField(help_text="An active activity type code; see /api/v1/activity-types/.")
+    occurred_at = serializers.DateTimeField(
+        required=False, help_text="ISO 8601 with a time zone, not in the future. Default: now."
+    )
+    source_system = serializers.CharField(
+        max_length=50, required=False, help_text="The sending system. Default: `api`."
+    )
+    external_id = serializers.CharField(
+        max_length=200,
+        required=False,
+        help_text="The event's id in the sending system. With `source_system` it makes re-sending "
+        "safe: a pair seen before is answered `duplicate` and not stored again.",
+    )
+    properties = serializers.DictField(required=False, help_text="Any JSON object, at most 16 KB.")
+    lead = ActivityItemLeadSerializer(required=False, help_text="Profile for a new lead; ignored otherwise.")
+    utm = UtmSerializer(required=False, help_text="Attribution for a new lead; ignored otherwise.")
+
+
+class ActivityItemsSerializer(serializers.Serializer):
+    items = ActivityItemSerializer(many=True)
+
+
+class ActivityItemResultSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text="Position of the item in the request, from 0.")
+    status = serializers.ChoiceField(choices=["created", "duplicate", "error"])
+    activity_id = serializers.IntegerField(
+        required=False, allow_null=True, help_text="The stored activity (for a duplicate, the earlier one)."
+    )
+    lead_id = serializers.IntegerField(required=False)
+    lead_created = serializers.BooleanField(required=False, help_text="This item created the lead.")
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text="Only for `error`: `{field: [problem, ...]}`; nested fields as `lead.phone`.",
+    )
+
+
+class ActivityBatchResultSerializer(serializers.Serializer):
+    received = serializers.IntegerField()
+    created = serializers.IntegerField()
+    duplicates = serializers.IntegerField()
+    errors = serializers.IntegerField()
+    results = ActivityItemResultSerializer(many=True, help_text="One per item, in request order.")
+
+
+class FormCaptureSerializer(serializers.Serializer):
+    """A website form's fields (documentation; leads.ingestion.form_capture reads them)."""
+
+    email = serializers.CharField()
+    first_name = serializers.CharField(required=False)
+    last_name = serializers.CharField(required=False)
+    job_title = serializers.CharField(required=False)
+    phone = serializers.CharField(required=False)
+    company = serializers.CharField(required=False, help_text="Or `company_name`.")
+    utm_source = serializers.CharField(required=False)
+    utm_medium = serializers.CharField(required=False)
+    utm_campaign = serializers.CharField(required=False)
+    utm_content = serializers.CharField(required=False)
+    utm_term = serializers.CharField(required=False)
+    submission_id = serializers.CharField(
+        required=False, help_text="The form tool's id for this submission: a re-sent one is recorded once."
+    )
+    form_key = serializers.CharField(
+        required=False, help_text="The form source's key, for plain HTML forms that cannot send headers."
+    )
+    baton_hp = serializers.CharField(
+        required=False,
+        help_text="Honeypot: put it in the form as a hidden, empty field. Bots fill it in; a "
+        "submission with it filled is answered like any other but not stored.",
+    )

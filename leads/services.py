@@ -321,9 +321,7 @@ SCORING_MODEL_EDITABLE_FIELDS = (
 
 
 @transaction.atomic
-def scoring_draft_update(
-    *, model_id: int, hot_signal_types: list[str] | None = None, **fields: Any
-) -> ScoringModel:
+def scoring_draft_update(*, model_id: int, hot_signal_types: list[str] | None = None, **fields: Any) -> ScoringModel:
     unknown = sorted(set(fields) - set(SCORING_MODEL_EDITABLE_FIELDS))
     if unknown:
         raise ValidationError(dict.fromkeys(unknown, "This field cannot be set here."))
@@ -361,9 +359,7 @@ def fit_rule_save(
         raise ValidationError({"attribute": f"“{attribute}” is not an attribute fit rules can use."})
     if operator not in OPERATORS_FOR[attribute]:
         allowed = ", ".join(FitOperator(o).label for o in OPERATORS_FOR[attribute])
-        raise ValidationError(
-            {"operator": f"{FitAttribute(attribute).label} can be compared with: {allowed}."}
-        )
+        raise ValidationError({"operator": f"{FitAttribute(attribute).label} can be compared with: {allowed}."})
     cleaned = [normalise_rule_value(attribute, v) for v in values if str(v).strip()]
     if operator != FitOperator.IS_TRUE and not cleaned:
         raise ValidationError({"values": "Give at least one value to compare with."})
@@ -400,9 +396,7 @@ def engagement_rule_save(
     if duplicate.exists():
         raise ValidationError({"activity_type": "This draft already has a rule for that activity type."})
     rule = (
-        EngagementRule.objects.get(pk=rule_id, scoring_model=draft)
-        if rule_id
-        else EngagementRule(scoring_model=draft)
+        EngagementRule.objects.get(pk=rule_id, scoring_model=draft) if rule_id else EngagementRule(scoring_model=draft)
     )
     rule.activity_type_id, rule.points, rule.max_points = activity_type, points, max_points
     rule.decays, rule.label = decays, label.strip()
@@ -476,9 +470,7 @@ def scoring_promote_mqls(*, model: ScoringModel, lead_ids: list[int] | None = No
     return promoted
 
 
-def scoring_rescore_leads(
-    *, lead_ids: list[int], kind: str = ScoringRunKind.INCREMENTAL
-) -> ScoringRun | None:
+def scoring_rescore_leads(*, lead_ids: list[int], kind: str = ScoringRunKind.INCREMENTAL) -> ScoringRun | None:
     """Rescore some leads with the active model now, then promote those that crossed the bar."""
     from leads import scoring
 
@@ -554,9 +546,7 @@ def job_run_rescore_all(*, job_id: int, batch_size: int | None = None) -> Job:
     spec = scoring.ScoringSpec.load(model)
     ranges = list(scoring.id_ranges(batch_size=batch_size or scoring.DEFAULT_BATCH_SIZE))
     started = timezone.now()
-    Job.objects.filter(pk=job.pk).update(
-        status=JobStatus.RUNNING, started_at=started, total=len(ranges), done=0
-    )
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING, started_at=started, total=len(ranges), done=0)
     scored = promoted = 0
     try:
         for index, id_range in enumerate(ranges, start=1):
@@ -565,9 +555,7 @@ def job_run_rescore_all(*, job_id: int, batch_size: int | None = None) -> Job:
             promoted += scoring_promote_mqls(model=model, id_range=id_range)
             Job.objects.filter(pk=job.pk).update(done=index)
     except Exception as exc:
-        Job.objects.filter(pk=job.pk).update(
-            status=JobStatus.FAILED, error=str(exc), finished_at=timezone.now()
-        )
+        Job.objects.filter(pk=job.pk).update(status=JobStatus.FAILED, error=str(exc), finished_at=timezone.now())
         raise
     finished = timezone.now()
     run = ScoringRun.objects.create(
@@ -592,9 +580,7 @@ def scoring_decay_all() -> Job | None:
     model = ScoringModel.objects.filter(status=ScoringModelStatus.ACTIVE).first()
     if model is None:
         return None
-    job = Job.objects.create(
-        kind="rescore_all", params={"model_id": model.pk, "run_kind": ScoringRunKind.DECAY}
-    )
+    job = Job.objects.create(kind="rescore_all", params={"model_id": model.pk, "run_kind": ScoringRunKind.DECAY})
     return job_run_rescore_all(job_id=job.pk)
 
 
@@ -622,9 +608,7 @@ def job_run_scoring_preview(*, job_id: int, batch_size: int | None = None) -> Jo
     active_spec, draft_spec = scoring.ScoringSpec.load(active), scoring.ScoringSpec.load(draft)
     ranges = list(scoring.id_ranges(batch_size=batch_size or scoring.DEFAULT_BATCH_SIZE))
     as_of = timezone.now()
-    Job.objects.filter(pk=job.pk).update(
-        status=JobStatus.RUNNING, started_at=as_of, total=len(ranges), done=0
-    )
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING, started_at=as_of, total=len(ranges), done=0)
     summary: dict[str, Any] = {
         "leads": 0,
         "active_mql": 0,
@@ -639,9 +623,7 @@ def job_run_scoring_preview(*, job_id: int, batch_size: int | None = None) -> Jo
             )
             Job.objects.filter(pk=job.pk).update(done=index)
     except Exception as exc:
-        Job.objects.filter(pk=job.pk).update(
-            status=JobStatus.FAILED, error=str(exc), finished_at=timezone.now()
-        )
+        Job.objects.filter(pk=job.pk).update(status=JobStatus.FAILED, error=str(exc), finished_at=timezone.now())
         raise
     summary.update(active_version=active.version, draft_version=draft.version, as_of=as_of.isoformat())
     Job.objects.filter(pk=job.pk).update(status=JobStatus.DONE, finished_at=timezone.now(), result=summary)
@@ -680,9 +662,7 @@ def lead_merge(*, survivor_id: int, duplicate_id: int, actor: Actor) -> Lead:
         for lead in Lead.objects.select_for_update().filter(pk__in=[survivor_id, duplicate_id]).order_by("pk")
     }
     if len(locked) != 2:
-        raise ValidationError(
-            {"duplicate": "One of the leads no longer exists (merged or deleted meanwhile)."}
-        )
+        raise ValidationError({"duplicate": "One of the leads no longer exists (merged or deleted meanwhile)."})
     survivor, duplicate = locked[survivor_id], locked[duplicate_id]
     changed: dict[str, Any] = {}
     for name in PROFILE_FIELDS:

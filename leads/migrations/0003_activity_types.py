@@ -41,9 +41,7 @@ def create(apps, schema_editor):
 
 
 def remove(apps, schema_editor):
-    apps.get_model("leads", "ActivityType").objects.filter(
-        code__in=[row[0] for row in ACTIVITY_TYPES]
-    ).delete()
+    apps.get_model("leads", "ActivityType").objects.filter(code__in=[row[0] for row in ACTIVITY_TYPES]).delete()
 
 
 class Migration(migrations.Migration):

@@ -63,9 +63,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 ("version", models.PositiveIntegerField(unique=True)),
                 ("name", models.CharField(max_length=200)),
@@ -79,9 +77,7 @@ class Migration(migrations.Migration):
                 ),
                 (
                     "mql_fit_threshold",
-                    models.IntegerField(
-                        default=40, help_text="A lead needs at least this fit score to become an MQL…"
-                    ),
+                    models.IntegerField(default=40, help_text="A lead needs at least this fit score to become an MQL…"),
                 ),
                 (
                     "mql_engagement_threshold",
@@ -145,9 +141,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 ("label", models.CharField(max_length=200)),
                 (
@@ -202,16 +196,12 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 ("label", models.CharField(blank=True, max_length=200)),
                 (
                     "points",
-                    models.IntegerField(
-                        help_text="Points per activity; negative for unsubscribes and the like."
-                    ),
+                    models.IntegerField(help_text="Points per activity; negative for unsubscribes and the like."),
                 ),
                 (
                     "max_points",
@@ -263,9 +253,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 (
                     "kind",
@@ -300,9 +288,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 ("kind", models.CharField(max_length=40)),
                 (

@@ -7,33 +7,42 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('leads', '0006_email_lowercase_unique_form_sources'),
+        ("leads", "0006_email_lowercase_unique_form_sources"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='lead',
-            name='phone_digits',
-            field=models.CharField(blank=True, db_default='', db_index=True, default='', max_length=40),
+            model_name="lead",
+            name="phone_digits",
+            field=models.CharField(blank=True, db_default="", db_index=True, default="", max_length=40),
         ),
         migrations.CreateModel(
-            name='LeadMerge',
+            name="LeadMerge",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('merged_lead_id', models.BigIntegerField(help_text='The id the merged lead had.')),
-                ('merged_email', models.EmailField(max_length=254)),
-                ('merged_name', models.CharField(blank=True, max_length=201)),
-                ('activities_moved', models.PositiveIntegerField(default=0)),
-                ('transitions_moved', models.PositiveIntegerField(default=0)),
-                ('at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('actor', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('survivor', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='merges', to='leads.lead')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("merged_lead_id", models.BigIntegerField(help_text="The id the merged lead had.")),
+                ("merged_email", models.EmailField(max_length=254)),
+                ("merged_name", models.CharField(blank=True, max_length=201)),
+                ("activities_moved", models.PositiveIntegerField(default=0)),
+                ("transitions_moved", models.PositiveIntegerField(default=0)),
+                ("at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "survivor",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="merges", to="leads.lead"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-at', '-id'],
+                "ordering": ["-at", "-id"],
             },
         ),
     ]

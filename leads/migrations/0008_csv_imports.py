@@ -20,16 +20,12 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 ("token", models.CharField(max_length=32, unique=True)),
                 (
                     "kind",
-                    models.CharField(
-                        choices=[("leads", "Leads"), ("activities", "Activities")], max_length=12
-                    ),
+                    models.CharField(choices=[("leads", "Leads"), ("activities", "Activities")], max_length=12),
                 ),
                 ("file", models.FileField(upload_to=leads.models._import_upload_path)),
                 ("original_name", models.CharField(max_length=255)),

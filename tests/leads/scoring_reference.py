@@ -24,9 +24,7 @@ def _attribute(rule: Any, lead: Any) -> str | None:
         return lead.email.split("@", 1)[1]
     if company is None:
         return None
-    return {"industry": company.industry, "company_size": company.size, "country": str(company.country)}[
-        attribute
-    ]
+    return {"industry": company.industry, "company_size": company.size, "country": str(company.country)}[attribute]
 
 
 def fit_matches(rule: Any, lead: Any) -> bool:
@@ -70,9 +68,7 @@ def expected_scores(model: Any, lead: Any, activities: list[Any], as_of: datetim
             parts.append({"kind": "engagement", "rule": rule.pk, "points": points})
     hot_types = set(model.hot_signal_types.values_list("code", flat=True))
     window_start = as_of - timedelta(days=model.hot_signal_window_days)
-    hot = [
-        a.occurred_at for a in activities if a.type_id in hot_types and window_start < a.occurred_at <= as_of
-    ]
+    hot = [a.occurred_at for a in activities if a.type_id in hot_types and window_start < a.occurred_at <= as_of]
     return {
         "fit": sum(p["points"] for p in parts if p["kind"] == "fit"),
         "engagement": sum(p["points"] for p in parts if p["kind"] == "engagement"),

@@ -54,9 +54,7 @@ def walk(client: APIClient, url: str, key: str = "next") -> list[list[int]]:
 def test_list_shows_leads_newest_first_with_company_campaign_and_owner(marketer, sdr):
     campaign = CampaignFactory(slug="spring-webinar", name="Spring webinar")
     older = LeadFactory(email="old@acme.test")
-    newer = LeadFactory(
-        email="new@globex.test", campaign=campaign, owner=sdr, company=CompanyFactory(name="Globex")
-    )
+    newer = LeadFactory(email="new@globex.test", campaign=campaign, owner=sdr, company=CompanyFactory(name="Globex"))
 
     response = client_for(marketer).get(LEADS)
 
@@ -215,10 +213,7 @@ def test_sort_error_names_the_choices(marketer):
 @pytest.mark.parametrize("sort", ["newest", "oldest", "fit", "name"])
 def test_next_and_previous_links_walk_the_whole_list_without_gaps_or_duplicates(marketer, sort):
     # Equal scores and names force the id tiebreaker to do its job.
-    leads = [
-        LeadFactory(first_name="Sam", last_name="Same" if n % 2 else "Other", fit_score=n % 3)
-        for n in range(11)
-    ]
+    leads = [LeadFactory(first_name="Sam", last_name="Same" if n % 2 else "Other", fit_score=n % 3) for n in range(11)]
     client = client_for(marketer)
     everything = ids(client.get(LEADS, {"sort": sort, "page_size": 50}))
     assert sorted(everything) == sorted(lead.pk for lead in leads)
@@ -308,9 +303,7 @@ def test_create_normalises_email_derives_company_and_records_who_created_it(mark
 def test_create_with_a_company_id(marketer):
     company = CompanyFactory(name="Initech")
 
-    response = client_for(marketer).post(
-        LEADS, {"email": "p@gmail.com", "company": company.pk}, format="json"
-    )
+    response = client_for(marketer).post(LEADS, {"email": "p@gmail.com", "company": company.pk}, format="json")
 
     assert response.status_code == 201
     assert response.json()["company"]["id"] == company.pk
@@ -367,9 +360,7 @@ def test_missing_email_is_400(marketer):
         ({"company": None, "company_name": "X", "first_name": "x" * 101}, "first_name", "100 characters"),
     ],
 )
-def test_create_refuses_read_only_unknown_and_invalid_fields_and_writes_nothing(
-    marketer, payload, field, message
-):
+def test_create_refuses_read_only_unknown_and_invalid_fields_and_writes_nothing(marketer, payload, field, message):
     response = client_for(marketer).post(LEADS, {"email": "new@acme.test", **payload}, format="json")
 
     assert response.status_code == 400
@@ -402,9 +393,7 @@ def test_create_refuses_company_and_company_name_together(marketer):
 def test_patch_changes_only_the_fields_given(marketer, sdr):
     lead = LeadFactory(first_name="Ada", job_title="Engineer")
 
-    response = client_for(marketer).patch(
-        lead_url(lead), {"job_title": "CTO", "owner": sdr.pk}, format="json"
-    )
+    response = client_for(marketer).patch(lead_url(lead), {"job_title": "CTO", "owner": sdr.pk}, format="json")
 
     assert response.status_code == 200, response.json()
     assert (response.json()["job_title"], response.json()["owner"]["id"]) == ("CTO", sdr.pk)
@@ -555,9 +544,7 @@ def test_malformed_transition_request_is_400(marketer, payload, field):
 
 
 def test_transition_of_an_unknown_lead_is_404(marketer):
-    response = client_for(marketer).post(
-        f"{LEADS}999999/transition/", {"to": "mql", "reason": "x"}, format="json"
-    )
+    response = client_for(marketer).post(f"{LEADS}999999/transition/", {"to": "mql", "reason": "x"}, format="json")
 
     assert response.status_code == 404
 
@@ -591,9 +578,7 @@ def test_activities_newest_first_with_their_type(sdr):
 def test_activities_pages_walk_every_activity_once(sdr):
     lead = LeadFactory()
     same_moment = timezone.now() - timedelta(hours=1)
-    activities = [
-        ActivityFactory(lead=lead, occurred_at=same_moment - timedelta(minutes=n % 3)) for n in range(8)
-    ]
+    activities = [ActivityFactory(lead=lead, occurred_at=same_moment - timedelta(minutes=n % 3)) for n in range(8)]
     expected = [a.pk for a in sorted(activities, key=lambda a: (a.occurred_at, a.pk), reverse=True)]
 
     pages = walk(client_for(sdr), f"{lead_url(lead, 'activities')}?page_size=3")
@@ -706,12 +691,8 @@ def _request(client: APIClient, what: str, lead: Lead) -> Any:
         "campaigns": lambda: client.get("/api/v1/campaigns/"),
         "create": lambda: client.post(LEADS, {"email": "perm@acme.test"}, format="json"),
         "patch": lambda: client.patch(lead_url(lead), {"job_title": "CEO"}, format="json"),
-        "transition": lambda: client.post(
-            lead_url(lead, "transition"), {"to": "mql", "reason": "x"}, format="json"
-        ),
-        "create-campaign": lambda: client.post(
-            "/api/v1/campaigns/", {"slug": "p", "name": "P"}, format="json"
-        ),
+        "transition": lambda: client.post(lead_url(lead, "transition"), {"to": "mql", "reason": "x"}, format="json"),
+        "create-campaign": lambda: client.post("/api/v1/campaigns/", {"slug": "p", "name": "P"}, format="json"),
     }[what]()
 
 
@@ -869,9 +850,7 @@ def test_filtered_lead_list_query_count(marketer, sdr, django_assert_num_queries
 
     # + the owner and campaign filter values, each checked to exist.
     with django_assert_num_queries(7):
-        response = client.get(
-            LEADS, {"owner": sdr.pk, "campaign": campaign.pk, "stage": "lead", "page_size": 10}
-        )
+        response = client.get(LEADS, {"owner": sdr.pk, "campaign": campaign.pk, "stage": "lead", "page_size": 10})
 
     assert len(response.json()["results"]) == min(n, 10)
 

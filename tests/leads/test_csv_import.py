@@ -73,12 +73,8 @@ def test_unreadable_files_are_refused_with_a_clear_message(marketer, content, me
     assert message in error.value.message_dict["file"][0]
 
 
-def test_a_windows_1252_file_imports_when_its_encoding_is_chosen(
-    marketer, django_capture_on_commit_callbacks
-):
-    record = create(
-        "email,first name\nj@x.example,J\xe9r\xf4me\n".encode("cp1252"), encoding="cp1252", user=marketer
-    )
+def test_a_windows_1252_file_imports_when_its_encoding_is_chosen(marketer, django_capture_on_commit_callbacks):
+    record = create("email,first name\nj@x.example,J\xe9r\xf4me\n".encode("cp1252"), encoding="cp1252", user=marketer)
     job = run(record, django_capture_on_commit_callbacks)
     assert job.result["created"] == 1
     assert Lead.objects.get().first_name == "Jérôme"

@@ -20,9 +20,7 @@ pytestmark = pytest.mark.django_db
 def test_same_name_at_the_same_company_or_same_phone_are_likely_duplicates():
     company = CompanyFactory()
     lead = LeadFactory(first_name="Ada", last_name="Lovelace", company=company, phone="+44 20 7946 0000")
-    same_name = LeadFactory(
-        first_name="ada", last_name="LOVELACE", company=company, email="a.l@other.example"
-    )
+    same_name = LeadFactory(first_name="ada", last_name="LOVELACE", company=company, email="a.l@other.example")
     same_phone = LeadFactory(first_name="Someone", last_name="Else", phone="(44) 20-7946-0000")
     LeadFactory(first_name="Ada", last_name="Lovelace")  # same name, another company
     LeadFactory(first_name="Bob", last_name="Byron", company=company)
@@ -36,9 +34,7 @@ def test_merge_moves_activities_and_history_and_records_it(marketer):
     ActivityFactory.create_batch(3, lead=duplicate)
     ActivityFactory(lead=survivor)
 
-    merged = services.lead_merge(
-        survivor_id=survivor.pk, duplicate_id=duplicate.pk, actor=Actor(user=marketer)
-    )
+    merged = services.lead_merge(survivor_id=survivor.pk, duplicate_id=duplicate.pk, actor=Actor(user=marketer))
 
     assert not Lead.objects.filter(pk=duplicate.pk).exists()
     assert Activity.objects.filter(lead=merged).count() == 4
@@ -53,9 +49,7 @@ def test_merge_moves_activities_and_history_and_records_it(marketer):
 def test_the_earlier_first_touch_wins(marketer):
     survivor = LeadFactory(source_channel=Channel.PAID_SEARCH)
     duplicate = LeadFactory(source_channel=Channel.EVENT, created_at=timezone.now() - timedelta(days=40))
-    merged = services.lead_merge(
-        survivor_id=survivor.pk, duplicate_id=duplicate.pk, actor=Actor(user=marketer)
-    )
+    merged = services.lead_merge(survivor_id=survivor.pk, duplicate_id=duplicate.pk, actor=Actor(user=marketer))
     assert merged.source_channel == Channel.EVENT
     assert merged.created_at == duplicate.created_at
 

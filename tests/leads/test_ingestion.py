@@ -63,9 +63,7 @@ def test_existing_lead_is_matched_by_normalised_email_and_keeps_its_attribution(
 
 def test_resending_is_safe_and_in_batch_repeats_are_duplicates():
     first = ingestion.activities_ingest(items=[item(), item(external_id="evt-2")], actor=API)
-    again = ingestion.activities_ingest(
-        items=[item(), item(external_id="evt-3"), item(external_id="evt-3")], actor=API
-    )
+    again = ingestion.activities_ingest(items=[item(), item(external_id="evt-3"), item(external_id="evt-3")], actor=API)
     assert [r.status for r in first] == ["created", "created"]
     assert [r.status for r in again] == ["duplicate", "created", "duplicate"]
     assert again[0].activity_id == first[0].activity_id

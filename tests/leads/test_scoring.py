@@ -252,9 +252,7 @@ def test_the_active_model_cannot_be_edited():
         ("shoe_size", "in", ["42"], "attribute", "not an attribute"),
     ],
 )
-def test_nonsense_fit_rules_are_refused_naming_the_field(
-    marketer, attribute, operator, values, field, message
-):
+def test_nonsense_fit_rules_are_refused_naming_the_field(marketer, attribute, operator, values, field, message):
     draft = services.scoring_draft_create(user=marketer)
     with pytest.raises(ValidationError) as error:
         services.fit_rule_save(model_id=draft.pk, label="x", attribute=attribute, operator=operator,
@@ -319,9 +317,7 @@ def test_small_batches_give_the_same_scores_as_one_batch(marketer):
 
 
 def test_a_finished_job_is_not_run_twice():
-    job = Job.objects.create(
-        kind="rescore_all", params={"model_id": active_model().pk}, status=JobStatus.DONE
-    )
+    job = Job.objects.create(kind="rescore_all", params={"model_id": active_model().pk}, status=JobStatus.DONE)
     services.job_run_rescore_all(job_id=job.pk)
     assert not ScoringRun.objects.exists()
 

@@ -13,9 +13,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_creating_a_lead_normalises_email_finds_its_company_and_records_creation(marketer):
-    lead = services.lead_create(
-        email="  Ada.Lovelace@Analytical.IO ", first_name="Ada", actor=Actor(user=marketer)
-    )
+    lead = services.lead_create(email="  Ada.Lovelace@Analytical.IO ", first_name="Ada", actor=Actor(user=marketer))
 
     assert lead.email == "ada.lovelace@analytical.io"
     assert lead.company.domain == "analytical.io"
@@ -56,9 +54,7 @@ def test_stage_cannot_be_set_through_create_or_update():
 
 def test_transition_writes_history_and_stage_together(marketer):
     lead = LeadFactory()
-    services.lead_transition(
-        lead_id=lead.pk, to=Stage.MQL, actor=Actor(user=marketer), reason="Asked for pricing"
-    )
+    services.lead_transition(lead_id=lead.pk, to=Stage.MQL, actor=Actor(user=marketer), reason="Asked for pricing")
 
     lead.refresh_from_db()
     assert lead.stage == Stage.MQL
@@ -140,8 +136,6 @@ def test_database_trigger_refuses_editing_history_even_bypassing_the_orm():
 
     transition = LeadFactory().transitions.get()
     with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE leads_stagetransition SET to_stage = %s WHERE id = %s", ["customer", transition.pk]
-        )
+        cursor.execute("UPDATE leads_stagetransition SET to_stage = %s WHERE id = %s", ["customer", transition.pk])
     transition.refresh_from_db()
     assert transition.to_stage == Stage.LEAD
