@@ -349,6 +349,34 @@ class QueueReview(models.Model):
         return self.reviewed_at - self.mql_at
 
 
+class RejectionSide(models.TextChoices):
+    MARKETING = "marketing", "Marketing (MQL queue)"
+    SALES = "sales", "Sales"
+
+
+class Rejection(models.Model):
+    """A lead sent back to nurture or disqualified, with the reason from the managed list and the
+    lead's scores at that moment: what the feedback report groups by source, campaign and score."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="rejections")
+    reason = models.ForeignKey(RejectionReason, on_delete=models.PROTECT, related_name="rejections")
+    to_stage = models.CharField(max_length=20)
+    from_stage = models.CharField(max_length=20)
+    side = models.CharField(max_length=10, choices=RejectionSide.choices)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    note = models.TextField(blank=True)
+    fit_score = models.IntegerField()
+    engagement_score = models.IntegerField()
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["at"], name="rejection_at")]
+
+    def __str__(self) -> str:
+        return f"{self.lead}: {self.reason}"
+
+
 # --- Discovery calls, BANT, qualification ------------------------------------------------------
 
 
@@ -511,3 +539,17 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class MqlTarget(models.Model):
+    """Marketing's commitment: how many MQLs it delivers in a month."""
+
+    month = models.DateField(unique=True, help_text="The first day of the month.")
+    target = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["-month"]
+        constraints = [models.CheckConstraint(condition=Q(month__day=1), name="mql_target_first_of_month")]
+
+    def __str__(self) -> str:
+        return f"{self.month:%B %Y}: {self.target} MQLs"

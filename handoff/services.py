@@ -37,7 +37,9 @@ from handoff.models import (
     QueueAction,
     QueueReview,
     ReasonUse,
+    Rejection,
     RejectionReason,
+    RejectionSide,
     RoutingRule,
     SlaClock,
     SlaEvent,
@@ -360,11 +362,19 @@ def _queue_exit(*, lead_id: int, user: Any, reason_code: str, note: str, action:
     if lead.stage != Stage.MQL:
         raise ValidationError({"lead": f"Only MQLs are in the queue; this lead is at {Stage(lead.stage).label}."})
     mql_at = _mql_since(lead)
+    _record_rejection(lead, reason=reason, to=target, side=RejectionSide.MARKETING, user=user, note=note)
     lead = lead_services.lead_transition(
         lead_id=lead.pk, to=target, actor=Actor(user=user), reason=_reason_text(reason, note)
     )
     QueueReview.objects.create(lead=lead, action=action, reviewer=user, mql_at=mql_at, reason=reason)
     return lead
+
+
+def _record_rejection(lead: Lead, *, reason: RejectionReason, to: str, side: str, user: Any, note: str) -> None:
+    Rejection.objects.create(
+        lead=lead, reason=reason, to_stage=to, from_stage=lead.stage, side=side, actor=user, note=note.strip(),
+        fit_score=lead.fit_score, engagement_score=lead.engagement_score,
+    )  # fmt: skip
 
 
 @dataclass
@@ -424,7 +434,7 @@ def touch_log(*, lead_id: int, user: Any, kind: str, note: str = "", at: datetim
     if assignment is not None and at < assignment.assigned_at:
         raise ValidationError({"at": "A touch cannot come before the lead was assigned."})
     activity = Activity.objects.create(
-        lead=lead, type_id=TOUCH_TYPES[kind], occurred_at=at, source_system="baton",
+        lead=lead, type_id=TOUCH_TYPES[kind], occurred_at=at, source_system="baton", user=user,
         properties={"note": note.strip(), "by": user.get_username()},
     )  # fmt: skip
     _stop_clock_on_touch(assignment, at)
@@ -458,6 +468,7 @@ def lead_reject(*, lead_id: int, user: Any, to: str, reason_code: str, note: str
     assignment = _open_assignment(lead)
     if not can_act_on(user, lead, assignment):
         raise PermissionDenied("Only the rep this lead is assigned to (or a manager) can reject it.")
+    _record_rejection(lead, reason=reason, to=to, side=RejectionSide.SALES, user=user, note=note)
     lead = lead_services.lead_transition(
         lead_id=lead.pk, to=to, actor=Actor(user=user), reason=_reason_text(reason, note)
     )
@@ -584,7 +595,7 @@ def call_log(*, lead_id: int, user: Any, data: dict[str, Any], convert: bool = T
         raise ValidationError({"outcome": ["Not qualified under the qualification policy:", *failures]})
     call = DiscoveryCall.objects.create(lead=lead, sdr=user, held_at=held_at, policy_verdict=failures, **cleaned)
     Activity.objects.create(
-        lead=lead, type_id="sales_call", occurred_at=held_at, source_system="baton",
+        lead=lead, type_id="sales_call", occurred_at=held_at, source_system="baton", user=user,
         properties={"note": "Discovery call", "call_id": call.pk, "outcome": call.outcome, "by": user.get_username()},
     )  # fmt: skip
     _stop_clock_on_touch(assignment, held_at)

@@ -246,6 +246,10 @@ class Activity(models.Model):
     # Where it came from; (source_system, external_id) makes ingestion idempotent.
     source_system = models.CharField(max_length=50, default="baton")
     external_id = models.CharField(max_length=200, blank=True)
+    # Who logged it, for sales touches (null for activities systems push).
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
