@@ -200,6 +200,4 @@ def refuse_large_body(request: Request, *, max_bytes: int) -> None:
     except ValueError:
         length = 0
     if length > max_bytes:
-        raise PayloadTooLarge(
-            f"The request body is {length:,} bytes; at most {max_bytes:,} are accepted. Split it."
-        )
+        raise PayloadTooLarge(f"The request body is {length:,} bytes; at most {max_bytes:,} are accepted. Split it.")

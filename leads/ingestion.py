@@ -367,12 +367,19 @@ UPSERT_FIELDS = ("first_name", "last_name", "job_title", "phone")
 
 @transaction.atomic
 def lead_upsert(
-    *, email: str, actor: Actor, fields: Mapping[str, Any], utm: Mapping[str, str] | None = None
+    *,
+    email: str,
+    actor: Actor,
+    fields: Mapping[str, Any],
+    utm: Mapping[str, str] | None = None,
+    fill_blanks_only: bool = False,
 ) -> tuple[Lead, bool]:
     """Create the lead with this email, or update the given profile fields of the existing one.
 
     Attribution (channel, source detail, campaign) is first-touch: set when the lead is created
-    and never overwritten by later upserts. Returns (lead, created).
+    and never overwritten by later upserts. With `fill_blanks_only` (anonymous sources such as
+    website forms) existing values are never overwritten either. Two concurrent upserts of a new
+    email both succeed: the loser of the race updates the winner's lead. Returns (lead, created).
     """
     email = services.normalise_email(email)
     errors: dict[str, list[str]] = {}
@@ -385,13 +392,36 @@ def lead_upsert(
         raise ValidationError(errors)
     lead = Lead.objects.select_for_update().filter(email=email).first()
     if lead is not None:
-        changed = {name: value for name, value in cleaned.items() if value and getattr(lead, name) != value}
-        if changed:
-            lead = services.lead_update(lead_id=lead.pk, actor=actor, **changed)
-        return lead, False
+        return _upsert_existing(lead, cleaned, actor=actor, fill_blanks_only=fill_blanks_only), False
     utm = utm or {}
     source, medium = utm.get("utm_source", ""), utm.get("utm_medium", "")
-    lead = services.lead_create(
+    try:
+        with transaction.atomic():
+            return _create_for_upsert(email, actor, company_name, source, medium, utm, cleaned), True
+    except ValidationError as exc:
+        existing = Lead.objects.select_for_update().filter(email=email).first()
+        if existing is None:  # a real validation error, not a lost race
+            raise
+        del exc
+        return _upsert_existing(existing, cleaned, actor=actor, fill_blanks_only=fill_blanks_only), False
+
+
+def _upsert_existing(lead: Lead, cleaned: Mapping[str, str], *, actor: Actor, fill_blanks_only: bool) -> Lead:
+    changed = {
+        name: value
+        for name, value in cleaned.items()
+        if value and getattr(lead, name) != value and not (fill_blanks_only and getattr(lead, name))
+    }
+    if changed:
+        lead = services.lead_update(lead_id=lead.pk, actor=actor, **changed)
+    return lead
+
+
+def _create_for_upsert(
+    email: str, actor: Actor, company_name: str, source: str, medium: str, utm: Mapping[str, str],
+    cleaned: Mapping[str, str],
+) -> Lead:  # fmt: skip
+    return services.lead_create(
         email=email,
         actor=actor,
         company_name=company_name,
@@ -400,7 +430,6 @@ def lead_upsert(
         campaign=services.campaign_for_slug(slug=utm.get("utm_campaign", "")),
         **cleaned,
     )
-    return lead, True
 
 
 FORM_MAX_FIELDS = 50
@@ -431,7 +460,9 @@ def form_capture(*, source: FormSource, data: Mapping[str, Any]) -> tuple[Lead, 
     if company_name:
         fields["company_name"] = company_name
     actor = Actor.rule_named(f"Web form: {source.name}")
-    lead, created = lead_upsert(email=values.get("email", ""), actor=actor, fields=fields, utm=utm)
+    lead, created = lead_upsert(
+        email=values.get("email", ""), actor=actor, fields=fields, utm=utm, fill_blanks_only=True
+    )
     if created and not (utm.get("utm_source") or utm.get("utm_medium")):
         Lead.objects.filter(pk=lead.pk).update(source_channel=source.default_channel)
         lead.source_channel = source.default_channel

@@ -307,7 +307,8 @@ def scores_sql(
         hot_params = [*hot_params, *spec.hot_types, window_start, as_of_value]
         hot_column = "hot.hot_at"
     else:
-        hot_join, hot_params, hot_column = "", [], "NULL"
+        hot_join, hot_params = "", []
+        hot_column = "CAST(NULL AS timestamp with time zone)" if dialect.is_postgres else "NULL"
 
     explanation_column = f"COALESCE(agg.explanation, {dialect.empty_json})" if explain else "NULL"
     sql = (

@@ -25,13 +25,13 @@ def lead_list(*, user: AbstractBaseUser, params: Mapping[str, Any]) -> tuple[Que
     filterset = LeadFilter(data=params if params is not None else {}, queryset=lead_queryset_for(user=user))
     if not filterset.is_valid():
         raise ValidationError(filterset.form.errors.as_data())
-    queryset = filterset.qs.select_related("company", "owner", "campaign")
+    queryset = filterset.qs.select_related("company", "owner", "campaign", "scoring_model")
     return queryset, filterset
 
 
 def lead_get(*, user: AbstractBaseUser, lead_id: int) -> Lead:
     """One lead with its company, owner and campaign. Raises Lead.DoesNotExist if not readable."""
-    return lead_queryset_for(user=user).select_related("company", "owner", "campaign").get(pk=lead_id)
+    return lead_queryset_for(user=user).select_related("company", "owner", "campaign", "scoring_model").get(pk=lead_id)
 
 
 def lead_timeline(*, lead: Lead, limit: int = 100) -> list[Activity]:

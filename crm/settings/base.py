@@ -229,6 +229,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "crm.pagination.KeysetAPIPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "crm.api.exception_handler",
+    # How many proxies (load balancer, TLS terminator) stand in front of Baton: throttles read the
+    # client address from X-Forwarded-For only that deep, so clients cannot spoof it.
+    "NUM_PROXIES": int(os.environ["NUM_PROXIES"]) if os.environ.get("NUM_PROXIES") else 0,
     # Public website forms: per form key and per client address (see leads.api throttles).
     "DEFAULT_THROTTLE_RATES": {
         "form_capture_key": os.environ.get("FORM_CAPTURE_RATE_PER_KEY", "120/min"),

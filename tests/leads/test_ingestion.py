@@ -212,3 +212,12 @@ def test_form_capture_with_a_bad_email_writes_nothing():
     assert "email" in error.value.message_dict
     assert not Lead.objects.exists()
     assert not Activity.objects.exists()
+
+
+def test_a_public_form_fills_blanks_but_never_overwrites_a_known_lead():
+    lead = LeadFactory(email="ceo@bigco.example", first_name="Real", job_title="")
+    source, _ = ingestion.form_source_create(name="Website")
+    ingestion.form_capture(source=source, data={"email": "ceo@bigco.example", "first_name": "Prankster",
+                                                "job_title": "CEO"})  # fmt: skip
+    lead.refresh_from_db()
+    assert (lead.first_name, lead.job_title) == ("Real", "CEO")
