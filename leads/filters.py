@@ -4,10 +4,25 @@ from __future__ import annotations
 
 import django_filters
 from django.contrib.auth import get_user_model
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, Min, OuterRef, Q, QuerySet, Subquery
 
-from leads.lifecycle import Stage
-from leads.models import SEGMENT_SIZES, Campaign, Channel, Lead, Segment
+from leads.lifecycle import FUNNEL, Stage
+from leads.models import SEGMENT_SIZES, Campaign, Channel, Lead, Segment, StageTransition
+
+FUNNEL_CHOICES = [(stage.value, stage.label) for stage in FUNNEL]
+
+
+def reached_q(stage: str, prefix: str = "") -> Q:
+    """Transitions that take a lead to `stage` or past it, counting skipped stages (the same
+    definition as reporting.funnel.reached_condition and leads.lifecycle.passed_stages)."""
+    rank = [s.value for s in FUNNEL].index(stage)
+    later = [s.value for s in FUNNEL[rank:]]
+    earlier = [s.value for s in FUNNEL[:rank]]
+    return Q(**{f"{prefix}to_stage__in": later}) & (
+        Q(**{f"{prefix}from_stage__in": earlier}) | (~Q(**{f"{prefix}from_stage__in": [s.value for s in FUNNEL]})
+                                                    & Q(**{f"{prefix}to_stage": stage}))
+    )  # fmt: skip
+
 
 # Sort options: the key a user picks -> the keyset ordering (always ending in the id).
 LEAD_SORTS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -39,6 +54,17 @@ class LeadFilter(django_filters.FilterSet):
     fit_max = django_filters.NumberFilter(field_name="fit_score", lookup_expr="lte", label="Fit ≤")
     engagement_min = django_filters.NumberFilter(field_name="engagement_score", lookup_expr="gte", label="Engagement ≥")
     engagement_max = django_filters.NumberFilter(field_name="engagement_score", lookup_expr="lte", label="Engagement ≤")
+    # Drill-downs from the reports: cohorts, stages reached, stage entries in a period.
+    source_detail = django_filters.CharFilter(field_name="source_detail", label="Source detail")
+    team = django_filters.NumberFilter(method="filter_team", label="Team")
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    reached = django_filters.ChoiceFilter(choices=FUNNEL_CHOICES, method="filter_reached", label="Reached stage")
+    entered = django_filters.ChoiceFilter(choices=FUNNEL_CHOICES, method="filter_noop", label="Entered stage")
+    entered_after = django_filters.IsoDateTimeFilter(method="filter_noop")
+    entered_before = django_filters.IsoDateTimeFilter(method="filter_noop")
+    mql_after = django_filters.IsoDateTimeFilter(method="filter_noop", label="First MQL on or after")
+    mql_before = django_filters.IsoDateTimeFilter(method="filter_noop", label="First MQL before")
 
     class Meta:
         model = Lead
@@ -63,3 +89,41 @@ class LeadFilter(django_filters.FilterSet):
 
     def filter_segment(self, queryset: QuerySet[Lead], name: str, value: str) -> QuerySet[Lead]:
         return queryset.filter(company__size__in=SEGMENT_SIZES[value]) if value else queryset
+
+    def filter_team(self, queryset: QuerySet[Lead], name: str, value: int) -> QuerySet[Lead]:
+        # The team of the lead's owner (as the reports group it); handoff owns teams, so by table.
+        return queryset.filter(owner__team_memberships__team_id=value).distinct() if value else queryset
+
+    def filter_reached(self, queryset: QuerySet[Lead], name: str, value: str) -> QuerySet[Lead]:
+        if not value:
+            return queryset
+        return queryset.filter(Exists(StageTransition.objects.filter(reached_q(value), lead=OuterRef("pk"))))
+
+    def filter_noop(self, queryset: QuerySet[Lead], name: str, value: object) -> QuerySet[Lead]:
+        return queryset  # applied together in filter_queryset
+
+    def filter_queryset(self, queryset: QuerySet[Lead]) -> QuerySet[Lead]:
+        queryset = super().filter_queryset(queryset)
+        data = self.form.cleaned_data
+        entered, after, before = data.get("entered"), data.get("entered_after"), data.get("entered_before")
+        if entered:
+            moves = StageTransition.objects.filter(reached_q(entered), lead=OuterRef("pk"))
+            if after:
+                moves = moves.filter(at__gte=after)
+            if before:
+                moves = moves.filter(at__lt=before)
+            queryset = queryset.filter(Exists(moves))
+        mql_after, mql_before = data.get("mql_after"), data.get("mql_before")
+        if mql_after or mql_before:
+            first_mql = (
+                StageTransition.objects.filter(reached_q(Stage.MQL), lead=OuterRef("pk"))
+                .values("lead")
+                .annotate(first=Min("at"))
+                .values("first")
+            )
+            queryset = queryset.annotate(first_mql=Subquery(first_mql))
+            if mql_after:
+                queryset = queryset.filter(first_mql__gte=mql_after)
+            if mql_before:
+                queryset = queryset.filter(first_mql__lt=mql_before)
+        return queryset
