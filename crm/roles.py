@@ -70,7 +70,14 @@ _SCORING = [
 
 ROLE_PERMISSIONS: dict[Role, list[str]] = {
     # Marketers own the top of the funnel: leads, scoring, imports, and the MQL queue.
-    Role.MARKETER: [*_READ_LEADS, *_EDIT_LEADS, *_SCORING, *_READ_HANDOFF, "handoff.review_mql_queue"],
+    Role.MARKETER: [
+        *_READ_LEADS,
+        *_EDIT_LEADS,
+        *_SCORING,
+        *_READ_HANDOFF,
+        "handoff.review_mql_queue",
+        "reporting.view_reports",
+    ],
     # SDRs read every lead and work the ones assigned to them; they do not edit marketing data.
     Role.SDR: [*_READ_LEADS, "leads.add_activity", *_READ_HANDOFF, "handoff.work_leads", "handoff.add_discoverycall"],
     # Managers see and may do everything, and own routing, SLAs and the qualification policy.
@@ -88,6 +95,8 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "handoff.act_on_any_lead",
         "handoff.reassign_lead",
         "handoff.manage_handoff_settings",
+        "reporting.view_reports",
+        "reporting.view_team_reports",
     ],
 }
 
