@@ -361,6 +361,11 @@ def _queue_exit(*, lead_id: int, user: Any, reason_code: str, note: str, action:
     lead = _lock_lead(lead_id)
     if lead.stage != Stage.MQL:
         raise ValidationError({"lead": f"Only MQLs are in the queue; this lead is at {Stage(lead.stage).label}."})
+    handed = Assignment.objects.filter(lead=lead, is_open=True).select_related("rep").first()
+    if handed is not None:
+        raise ValidationError(
+            {"lead": f"This lead is already handed off to {handed.rep}; the rep (or a manager) rejects it now."}
+        )
     mql_at = _mql_since(lead)
     _record_rejection(lead, reason=reason, to=target, side=RejectionSide.MARKETING, user=user, note=note)
     lead = lead_services.lead_transition(

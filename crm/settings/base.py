@@ -134,13 +134,14 @@ else:
         }
     }
     _broker_dir = DATA_DIR / "broker"
-    for _folder in (_broker_dir / "queue", _broker_dir / "processed", DATA_DIR / "cache"):
+    for _folder in (_broker_dir / "queue", _broker_dir / "processed", _broker_dir / "control", DATA_DIR / "cache"):
         _folder.mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
 
@@ -196,6 +197,7 @@ NODE_MODULES_DIR = BASE_DIR / "node_modules"
 VENDOR_ASSETS = {
     "bootstrap": "bootstrap/dist",
     "bootstrap-icons": "bootstrap-icons/font",
+    "chart.js": "chart.js/dist",
 }
 STATICFILES_DIRS += [
     (f"vendor/{name}", NODE_MODULES_DIR / path)
