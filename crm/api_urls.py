@@ -4,6 +4,14 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from crm.api import TokenObtainView
+from handoff.api import (
+    AssignmentViewSet,
+    LeadWorkViewSet,
+    NotificationViewSet,
+    OpportunityViewSet,
+    QueueViewSet,
+    RejectionReasonViewSet,
+)
 from leads.api import ActivityIngestView, ActivityTypeViewSet, CampaignViewSet, FormCaptureView, LeadViewSet
 
 # Path converters (`<int:pk>`, `<slug:slug>`), so the schema types the ids and a malformed one
@@ -12,6 +20,14 @@ router = SimpleRouter(use_regex_path=False)
 router.register("leads", LeadViewSet, basename="api-lead")
 router.register("activity-types", ActivityTypeViewSet, basename="api-activity-type")
 router.register("campaigns", CampaignViewSet, basename="api-campaign")
+# The handoff. LeadWorkViewSet has only per-lead actions (/leads/{id}/touches/, ...), so it adds
+# routes under /leads/ without shadowing the lead endpoints above.
+router.register("queue", QueueViewSet, basename="api-queue")
+router.register("assignments", AssignmentViewSet, basename="api-assignment")
+router.register("leads", LeadWorkViewSet, basename="api-lead-work")
+router.register("opportunities", OpportunityViewSet, basename="api-opportunity")
+router.register("rejection-reasons", RejectionReasonViewSet, basename="api-rejection-reason")
+router.register("notifications", NotificationViewSet, basename="api-notification")
 
 urlpatterns = [
     path("auth/token/", TokenObtainView.as_view(), name="api-token"),

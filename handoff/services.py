@@ -68,7 +68,10 @@ def can_act_on(user: Any, lead: Lead, assignment: Assignment | None = None) -> b
         return False
     if assignment is None:
         assignment = Assignment.objects.filter(lead=lead, is_open=True).first()
-    return assignment is not None and assignment.rep_id == user.pk
+    if assignment is not None:
+        return assignment.rep_id == user.pk
+    # After conversion the assignment is closed; the rep who owns the lead keeps working it.
+    return lead.stage in SALES_QUALIFIED and lead.owner_id == user.pk
 
 
 def _require(user: Any, permission: str, message: str) -> None:
@@ -312,8 +315,8 @@ def lead_reassign(
     rep = None
     if rep_id is not None:
         rep = User.objects.filter(pk=rep_id, is_active=True).first()
-        if rep is None:
-            raise ValidationError({"rep": "Choose an active rep."})
+        if rep is None or not rep.has_perm("handoff.work_leads"):
+            raise ValidationError({"rep": "Choose an active rep (a user who works leads)."})
         if rep.pk == current.rep_id:
             raise ValidationError({"rep": "The lead is already assigned to this rep."})
     _end_assignment(current, AssignmentEnd.REASSIGNED, now)
