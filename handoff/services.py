@@ -49,7 +49,7 @@ from handoff.models import (
     Timeframe,
 )
 from leads import services as lead_services
-from leads.lifecycle import Actor, Stage, TransitionRefused, TransitionRequest
+from leads.lifecycle import SALES_QUALIFIED, Actor, Stage, TransitionRefused, TransitionRequest
 from leads.models import Activity, Lead, StageTransition
 
 User = get_user_model()
