@@ -524,9 +524,9 @@ def qualification_failures(data: dict[str, Any], policy: QualificationPolicy, to
     role = data.get("authority_role")
     if policy.accepted_authority_roles and role not in policy.accepted_authority_roles:
         accepted = ", ".join(AuthorityRole(r).label.lower() for r in policy.accepted_authority_roles)
-        failures.append(
-            f"Authority: a {AuthorityRole(role).label.lower()} does not qualify; the policy needs a {accepted}."
-        )
+        role_label = AuthorityRole(role).label.lower()
+        article = "an" if role_label[0] in "aeiou" else "a"
+        failures.append(f"Authority: {article} {role_label} does not qualify; the policy needs one of: {accepted}.")
     if policy.max_timeframe_months is not None:
         months = TIMEFRAME_MONTHS.get(data.get("timeframe", ""))
         if months is None or months > policy.max_timeframe_months:

@@ -1,3 +1,229 @@
-"""workspace pages of the handoff (see handoff/urls.py)."""
+"""The SDR workspace: "My leads" (open assignments by SLA due time, with live countdowns) and the
+handoff brief of one lead, where the rep touches, accepts or rejects it, logs the discovery call
+with BANT, and moves the opportunity on.
 
-urlpatterns: list = []
+Views parse input, check the permission, call a selector or a service and render. Every page
+needs `handoff.work_leads` (anonymous people are sent to sign in, others get 403); the services
+decide who may act on which lead and raise PermissionDenied (403) otherwise.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.mixins import PermissionRequiredMixin
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import path, reverse
+from django.views import View
+
+from handoff import services
+from handoff.forms_workspace import (
+    DiscoveryCallForm,
+    RejectForm,
+    TouchForm,
+    add_call_errors,
+)
+from handoff.models import CallOutcome, Opportunity, SlaClock, SlaStatus
+from handoff.selectors import workspace as selectors
+from leads.forms import add_service_errors
+from leads.lifecycle import Stage, TransitionRefused
+from leads.models import Lead
+
+
+class WorkspaceView(PermissionRequiredMixin, View):
+    permission_required = "handoff.work_leads"
+
+
+class MyLeadsView(WorkspaceView):
+    def get(self, request: HttpRequest) -> HttpResponse:
+        scope = selectors.workspace_scope(user=request.user, rep_param=request.GET.get("rep", ""))
+        listing = selectors.my_leads(scope=scope)
+        return render(
+            request,
+            "handoff/workspace/my_leads.html",
+            {"scope": scope, "listing": listing, "rows": listing.rows, "now": listing.now},
+        )
+
+
+# --- the handoff brief --------------------------------------------------------------------------
+
+
+def _lead_or_404(lead_id: int) -> Lead:
+    try:
+        return selectors.work_lead(lead_id=lead_id)
+    except Lead.DoesNotExist as exc:
+        raise Http404("No lead with this id.") from exc
+
+
+def _render_brief(
+    request: HttpRequest,
+    lead: Lead,
+    *,
+    touch_form: TouchForm | None = None,
+    reject_form: RejectForm | None = None,
+    call_form: DiscoveryCallForm | None = None,
+) -> HttpResponse:
+    brief = selectors.lead_brief(lead=lead, user=request.user)
+    if not selectors.can_view(request.user, lead, brief.open_assignment):
+        raise PermissionDenied("This lead is not assigned to you.")
+    allowed = brief.permissions
+    context: dict[str, Any] = {
+        "lead": lead,
+        "brief": brief,
+        "now": brief.now,
+        "can": allowed,
+        "touch_form": (touch_form or TouchForm()) if allowed["touch"] else None,
+        "reject_form": (reject_form or RejectForm(reasons=brief.reasons)) if allowed["reject"] else None,
+        "reject_open": reject_form is not None and bool(reject_form.errors),
+        "call_form": (call_form or DiscoveryCallForm()) if allowed["call"] else None,
+        "advance_to": selectors.ADVANCE_TO.get(lead.stage) if allowed["advance"] else None,
+    }
+    return render(request, "handoff/workspace/work_lead.html", context)
+
+
+class WorkLeadView(WorkspaceView):
+    def get(self, request: HttpRequest, lead_id: int) -> HttpResponse:
+        return _render_brief(request, _lead_or_404(lead_id))
+
+
+class LeadActionView(WorkspaceView):
+    """POST only. Subclasses call one service; success redirects (post/redirect/get)."""
+
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest, lead_id: int) -> HttpResponse:
+        lead = _lead_or_404(lead_id)
+        return self.act(request, lead)
+
+    def act(self, request: HttpRequest, lead: Lead) -> HttpResponse:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @staticmethod
+    def back(lead: Lead, anchor: str = "") -> HttpResponse:
+        return redirect(reverse("handoff:work_lead", args=[lead.pk]) + (f"#{anchor}" if anchor else ""))
+
+
+class TouchView(LeadActionView):
+    def act(self, request: HttpRequest, lead: Lead) -> HttpResponse:
+        form = TouchForm(request.POST)
+        if not form.is_valid():
+            return _render_brief(request, lead, touch_form=form)
+        try:
+            activity = services.touch_log(
+                lead_id=lead.pk, user=request.user, kind=form.cleaned_data["kind"], note=form.cleaned_data["note"]
+            )
+        except ValidationError as error:
+            add_service_errors(form, error)
+            return _render_brief(request, lead, touch_form=form)
+        kind = dict(form.fields["kind"].choices)[form.cleaned_data["kind"]]
+        clock = SlaClock.objects.filter(assignment__lead=lead, assignment__is_open=True).first()
+        if clock is not None and clock.first_touch_at == activity.occurred_at:
+            status = clock.status_at()
+            verdict = "SLA met" if status == SlaStatus.MET else "SLA met late"
+            messages.success(request, f"{kind} logged. First touch: the SLA clock stopped — {verdict}.")
+        else:
+            messages.success(request, f"{kind} logged.")
+        return self.back(lead)
+
+
+class AcceptView(LeadActionView):
+    def act(self, request: HttpRequest, lead: Lead) -> HttpResponse:
+        try:
+            lead = services.lead_accept(lead_id=lead.pk, user=request.user)
+        except (ValidationError, TransitionRefused) as error:
+            messages.error(request, f"{lead} was not accepted: {_message(error)}")
+        else:
+            messages.success(request, f"Accepted: {lead} is now a sales accepted lead (SAL).")
+        return self.back(lead)
+
+
+class RejectView(LeadActionView):
+    def act(self, request: HttpRequest, lead: Lead) -> HttpResponse:
+        form = RejectForm(request.POST, reasons=selectors.active_reasons())
+        if not form.is_valid():
+            messages.error(request, "The lead was not rejected: check the reason below.")
+            return _render_brief(request, lead, reject_form=form)
+        to = form.cleaned_data["to"]
+        try:
+            lead = services.lead_reject(
+                lead_id=lead.pk,
+                user=request.user,
+                to=to,
+                reason_code=form.cleaned_data["reason"],
+                note=form.cleaned_data["note"],
+            )
+        except ValidationError as error:
+            add_service_errors(form, error)
+            messages.error(request, "The lead was not rejected: check the reason below.")
+            return _render_brief(request, lead, reject_form=form)
+        except TransitionRefused as refused:
+            messages.error(request, f"The lead was not rejected. {refused.message}")
+            return _render_brief(request, lead, reject_form=form)
+        reason = dict(form.fields["reason"].choices).get(form.cleaned_data["reason"], "")
+        where = "back to marketing (Recycled)" if to == Stage.RECYCLED else "out of the funnel (Disqualified)"
+        messages.success(request, f"{lead} sent {where}: {reason}.")
+        return redirect("handoff:my_leads")
+
+
+class DiscoveryCallView(LeadActionView):
+    def act(self, request: HttpRequest, lead: Lead) -> HttpResponse:
+        form = DiscoveryCallForm(request.POST)
+        if not form.is_valid():
+            form.add_missing_bant()
+            return _render_brief(request, lead, call_form=form)
+        try:
+            call = services.call_log(lead_id=lead.pk, user=request.user, data=form.call_data())
+        except ValidationError as error:
+            add_call_errors(form, error)
+            return _render_brief(request, lead, call_form=form)
+        except TransitionRefused as refused:
+            form.add_error(None, f"The call was not logged: {refused.message}")
+            return _render_brief(request, lead, call_form=form)
+        if call.outcome == CallOutcome.QUALIFIED:
+            opportunity = Opportunity.objects.filter(discovery_call=call).first()
+            if opportunity is not None:
+                messages.success(request, f"Converted to SQL — opportunity {opportunity.name} created")
+                return self.back(lead, "opportunity")
+            messages.success(request, "Qualified discovery call logged.")
+            return self.back(lead)
+        lead.refresh_from_db(fields=["stage"])
+        messages.success(
+            request,
+            f"Discovery call logged ({CallOutcome(call.outcome).label.lower()}). "
+            f"{lead} stays at {Stage(lead.stage).label}.",
+        )
+        return self.back(lead)
+
+
+class AdvanceView(LeadActionView):
+    def act(self, request: HttpRequest, lead: Lead) -> HttpResponse:
+        to = request.POST.get("to", "")
+        try:
+            lead = services.lead_advance(lead_id=lead.pk, user=request.user, to=to, reason=request.POST.get("note", ""))
+        except (ValidationError, TransitionRefused) as error:
+            messages.error(request, f"{lead} did not move: {_message(error)}")
+        else:
+            messages.success(request, f"{lead} moved to {Stage(lead.stage).label}.")
+        return self.back(lead)
+
+
+def _message(error: Exception) -> str:
+    if isinstance(error, TransitionRefused):
+        return error.message
+    if isinstance(error, ValidationError):
+        return " ".join(error.messages)
+    return str(error)
+
+
+urlpatterns = [
+    path("my-leads/", MyLeadsView.as_view(), name="my_leads"),
+    path("my-leads/<int:lead_id>/", WorkLeadView.as_view(), name="work_lead"),
+    path("my-leads/<int:lead_id>/touch/", TouchView.as_view(), name="work_touch"),
+    path("my-leads/<int:lead_id>/accept/", AcceptView.as_view(), name="work_accept"),
+    path("my-leads/<int:lead_id>/reject/", RejectView.as_view(), name="work_reject"),
+    path("my-leads/<int:lead_id>/call/", DiscoveryCallView.as_view(), name="work_call"),
+    path("my-leads/<int:lead_id>/advance/", AdvanceView.as_view(), name="work_advance"),
+]

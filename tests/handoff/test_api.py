@@ -615,7 +615,7 @@ def test_the_policy_refusal_says_which_criteria_failed(assigned, reps):
     messages = response.json()["outcome"]
     assert messages[0] == "Not qualified under the qualification policy:"
     assert "Budget: “No budget” does not qualify" in messages[1]
-    assert "Authority: a end user does not qualify" in messages[2]
+    assert "Authority: an end user does not qualify" in messages[2]
     assert "Timing: “More than a year” is too far out" in messages[3]
     assert written(assigned) == before
 

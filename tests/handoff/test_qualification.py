@@ -67,7 +67,7 @@ def test_the_policy_says_which_criterion_failed(assigned):
     messages = error.value.message_dict["outcome"]
     assert messages[0] == "Not qualified under the qualification policy:"
     assert "Budget: “No budget” does not qualify" in messages[1]
-    assert "Authority: a end user does not qualify" in messages[2]
+    assert "Authority: an end user does not qualify" in messages[2]
     assert "Timing: “More than a year” is too far out" in messages[3]
     assert not DiscoveryCall.objects.exists()
 

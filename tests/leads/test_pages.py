@@ -400,7 +400,7 @@ def test_the_lead_page_runs_a_fixed_number_of_queries(client, marketer, sdr, dja
 
     # session, user, permissions (2), roles, the lead with company/owner/campaign, stage history
     # with actors, activities with their types.
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(11):
         response = client.get(lead.get_absolute_url())
     assert len(response.context["timeline"]) == 6
 
