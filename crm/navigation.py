@@ -22,6 +22,7 @@ class NavItem:
 
 # In the order they appear. Later work (MQL queue, My leads, reports) adds its entries here.
 NAV_ITEMS: list[NavItem] = [
+    NavItem("MQL queue", "handoff:queue", "handoff.review_mql_queue", "inbox"),
     NavItem("My leads", "handoff:my_leads", "handoff.work_leads", "person-workspace"),
     NavItem("Leads", "leads:list", "leads.view_lead", "people"),
 ]

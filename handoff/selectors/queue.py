@@ -1,1 +1,191 @@
-"""Reads for the queue pages."""
+"""Reads for the MQL queue and the in-app notifications (the bell and its list).
+
+The queue is every lead at `mql` that nobody holds yet (no open assignment), each annotated with
+`mql_at` — when it last entered the queue, from its stage history — in the same query as the
+rows, so a page of 50 is one SELECT however long the queue. Everything a row shows is joined or
+fetched in one more query per kind (topics), never per row.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Count, DurationField, Exists, ExpressionWrapper, F, OuterRef, QuerySet, Subquery
+from django.db.models.fields.json import KT
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from crm.pagination import KeysetPaginator, count_capped
+from handoff.forms_queue import QUEUE_SORTS, QueueFilter, queue_sort_ordering
+from handoff.models import Assignment, Notification, QueueReview, ReasonUse, RejectionReason, Team
+from leads.lifecycle import Stage
+from leads.models import Activity, Lead, StageTransition
+
+# --- The queue --------------------------------------------------------------------------------
+
+
+def mql_queue() -> QuerySet[Lead]:
+    """MQLs without an open assignment, each with `mql_at`: its latest move into `mql` (falling
+    back to `stage_changed_at` for a lead whose history was lost to a merge)."""
+    entered = (
+        StageTransition.objects.filter(lead=OuterRef("pk"), to_stage=Stage.MQL).order_by("-at", "-id").values("at")[:1]
+    )
+    held = Assignment.objects.filter(lead=OuterRef("pk"), is_open=True)
+    return (
+        Lead.objects.filter(stage=Stage.MQL)
+        .filter(~Exists(held))
+        .annotate(mql_at=Coalesce(Subquery(entered, output_field=models.DateTimeField()), F("stage_changed_at")))
+    )
+
+
+def queue_list(*, user: AbstractBaseUser, params: Mapping[str, Any]) -> tuple[QuerySet[Lead], QueueFilter]:
+    """The filtered queue with what a row shows joined in. Raises ValidationError on bad filters."""
+    queryset = mql_queue() if user.has_perm("handoff.review_mql_queue") else Lead.objects.none()
+    filterset = QueueFilter(data=params, queryset=queryset)
+    if not filterset.is_valid():
+        raise ValidationError(filterset.form.errors.as_data())
+    return filterset.qs.select_related("company", "campaign"), filterset
+
+
+class QueuePaginator(KeysetPaginator):
+    """KeysetPaginator that also pages on the queue's `mql_at` annotation."""
+
+    annotations: dict[str, models.Field] = {"mql_at": models.DateTimeField()}
+
+    def _field(self, name: str):  # type: ignore[no-untyped-def]
+        return self.annotations.get(name) or super()._field(name)
+
+    def _value_of(self, row: Any, name: str) -> Any:
+        return getattr(row, name) if name in self.annotations else super()._value_of(row, name)
+
+
+def queue_paginator(queryset: QuerySet[Lead], *, sort: str, per_page: int) -> QueuePaginator:
+    if sort not in QUEUE_SORTS:
+        raise ValueError(f"unknown queue sort {sort!r}")
+    return QueuePaginator(queryset, ordering=queue_sort_ordering(sort), per_page=per_page)
+
+
+def queue_leads(*, lead_ids: Iterable[int]) -> list[Lead]:
+    """Leads picked for an action (whatever their stage now), in the order given."""
+    ids = list(dict.fromkeys(lead_ids))
+    found = Lead.objects.select_related("company").in_bulk(ids)
+    return [found[pk] for pk in ids if pk in found]
+
+
+def lead_topics(*, lead_ids: Sequence[int], per_lead: int = 3) -> dict[int, list[str]]:
+    """The most frequent `topic` of each lead's activities (content downloads, webinars…), at most
+    `per_lead` each, in one grouped query over the page's leads."""
+    if not lead_ids:
+        return {}
+    rows = (
+        Activity.objects.filter(lead_id__in=list(lead_ids), properties__has_key="topic")
+        .values("lead_id", topic=KT("properties__topic"))
+        .annotate(n=Count("id"))
+        .order_by("lead_id", "-n", "topic")
+    )
+    topics: dict[int, list[str]] = defaultdict(list)
+    for row in rows:
+        topic = str(row["topic"] or "").strip()
+        if topic and len(topics[row["lead_id"]]) < per_lead and topic not in topics[row["lead_id"]]:
+            topics[row["lead_id"]].append(topic)
+    return dict(topics)
+
+
+# --- The queue's header: how much waits, for how long, and how fast marketing reviews ----------
+
+
+@dataclass(frozen=True)
+class ReviewTime:
+    median: timedelta | None
+    reviews: int
+    days: int
+
+
+@dataclass(frozen=True)
+class QueueSummary:
+    waiting: int
+    waiting_capped: bool
+    oldest_mql_at: datetime | None
+    review_time: ReviewTime
+
+
+def queue_review_time(*, days: int = 7, now: datetime | None = None) -> ReviewTime:
+    """The median wait of the marketing decisions (hand-off, nurture, disqualify) of the last
+    `days` days — the marketing-side commitment. Portable: count, then read the middle row(s) of
+    the waits in order (SQLite has no percentile function), two queries whatever the volume."""
+    now = now or timezone.now()
+    reviews = QueueReview.objects.filter(reviewed_at__gte=now - timedelta(days=days), reviewed_at__lte=now)
+    count = reviews.count()
+    if not count:
+        return ReviewTime(None, 0, days)
+    waits = (
+        reviews.annotate(wait_for=ExpressionWrapper(F("reviewed_at") - F("mql_at"), output_field=DurationField()))
+        .order_by("wait_for", "id")
+        .values_list("wait_for", flat=True)
+    )
+    middle = count // 2
+    if count % 2:
+        median = waits[middle]
+    else:
+        low, high = list(waits[middle - 1 : middle + 1])
+        median = (low + high) / 2
+    return ReviewTime(max(median, timedelta(0)), count, days)
+
+
+def queue_summary(*, now: datetime | None = None) -> QueueSummary:
+    queue = mql_queue()
+    waiting, capped = count_capped(queue)
+    oldest = queue.order_by("mql_at", "id").values_list("mql_at", flat=True).first() if waiting else None
+    return QueueSummary(waiting, capped, oldest, queue_review_time(now=now))
+
+
+# --- What the actions offer ------------------------------------------------------------------
+
+
+def queue_reasons() -> dict[str, list[RejectionReason]]:
+    """The active managed reasons, split by what they may be used for: {"nurture": [...],
+    "disqualify": [...]} (a reason for either use is in both). One query."""
+    reasons: dict[str, list[RejectionReason]] = {"nurture": [], "disqualify": []}
+    for reason in RejectionReason.objects.filter(is_active=True).order_by("position", "label"):
+        if reason.use in (ReasonUse.RECYCLE, ReasonUse.BOTH):
+            reasons["nurture"].append(reason)
+        if reason.use in (ReasonUse.DISQUALIFY, ReasonUse.BOTH):
+            reasons["disqualify"].append(reason)
+    return reasons
+
+
+def handoff_teams() -> list[Team]:
+    """Teams a marketer may hand a lead to instead of letting routing choose."""
+    return list(Team.objects.order_by("name"))
+
+
+# --- Notifications ----------------------------------------------------------------------------
+
+NOTIFICATION_LIMIT = 100
+
+
+def notifications_for(*, user: AbstractBaseUser, unread_only: bool = False, limit: int = NOTIFICATION_LIMIT):  # type: ignore[no-untyped-def]
+    """The user's own notifications, newest first, at most `limit`."""
+    notifications = Notification.objects.filter(recipient=user)
+    if unread_only:
+        notifications = notifications.filter(read_at__isnull=True)
+    return list(notifications.order_by("-created_at", "-id")[:limit])
+
+
+def notifications_unread_count(*, user: AbstractBaseUser) -> int:
+    """One COUNT over the (recipient, read_at) index."""
+    if not user.is_authenticated:
+        return 0
+    return Notification.objects.filter(recipient=user, read_at__isnull=True).count()
+
+
+def notification_get(*, user: AbstractBaseUser, notification_id: int) -> Notification:
+    """One of the user's own notifications; Notification.DoesNotExist for anyone else's."""
+    return Notification.objects.get(pk=notification_id, recipient=user)
