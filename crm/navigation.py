@@ -25,6 +25,8 @@ NAV_ITEMS: list[NavItem] = [
     NavItem("MQL queue", "handoff:queue", "handoff.review_mql_queue", "inbox"),
     NavItem("My leads", "handoff:my_leads", "handoff.work_leads", "person-workspace"),
     NavItem("Leads", "leads:list", "leads.view_lead", "people"),
+    NavItem("Scoring", "leads:scoring", "leads.change_scoringmodel", "sliders"),
+    NavItem("Imports", "leads:imports", "leads.add_csvimport", "upload"),
 ]
 
 

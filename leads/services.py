@@ -326,6 +326,11 @@ def scoring_draft_update(*, model_id: int, hot_signal_types: list[str] | None = 
     if unknown:
         raise ValidationError(dict.fromkeys(unknown, "This field cannot be set here."))
     draft = _scoring_draft(model_id)
+    half_life = fields.get("decay_half_life_days")
+    if half_life is not None and half_life <= 0:
+        raise ValidationError(
+            {"decay_half_life_days": "A half-life is a positive number of days (or empty: no decay)."}
+        )
     for name, value in fields.items():
         setattr(draft, name, value)
     draft.full_clean(validate_constraints=False)
