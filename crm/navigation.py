@@ -27,6 +27,8 @@ NAV_ITEMS: list[NavItem] = [
     NavItem("Leads", "leads:list", "leads.view_lead", "people"),
     NavItem("Scoring", "leads:scoring", "leads.change_scoringmodel", "sliders"),
     NavItem("Imports", "leads:imports", "leads.add_csvimport", "upload"),
+    NavItem("SLA board", "handoff:sla_board", "handoff.reassign_lead", "speedometer2"),
+    NavItem("Settings", "handoff:settings", "handoff.manage_handoff_settings", "gear"),
 ]
 
 

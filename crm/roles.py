@@ -49,12 +49,13 @@ _READ_HANDOFF = [
     "handoff.view_routingrule",
     "handoff.view_businesscalendar",
     "handoff.view_qualificationpolicy",
+    "handoff.view_rejection",
 ]
 _MANAGE_HANDOFF = [
     f"handoff.{action}_{model}"
     for model in (
         "team", "teammembership", "routingrule", "slapolicy", "businesscalendar", "closedday",
-        "qualificationpolicy", "rejectionreason",
+        "qualificationpolicy", "rejectionreason", "mqltarget",
     )
     for action in ("add", "change", "delete", "view")
 ]  # fmt: skip
