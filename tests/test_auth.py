@@ -42,10 +42,10 @@ def test_the_login_page_renders(client):
     assert 'name="csrfmiddlewaretoken"' in response.content.decode()
 
 
-def test_signing_in_lands_on_the_lead_list(client, marketer):
+def test_signing_in_lands_on_the_page_the_role_works_from(client, marketer):
     response = client.post(LOGIN_URL, {"username": marketer.username, "password": PASSWORD}, follow=True)
 
-    assert response.redirect_chain[-1][0] == reverse("leads:list")
+    assert response.redirect_chain[-1][0] == reverse("handoff:queue")
     assert response.status_code == 200
     assert response.context["user"] == marketer
     text = text_of(response)
@@ -74,10 +74,18 @@ def test_a_wrong_password_is_refused_with_a_message(client, marketer):
     assert "_auth_user_id" not in client.session
 
 
-def test_home_sends_each_user_to_their_first_page_and_anonymous_visitors_to_sign_in(client, sdr):
+def test_home_sends_each_user_to_their_first_page_and_anonymous_visitors_to_sign_in(
+    client, marketer, sdr, manager, no_role_user
+):
     assert client.get("/")["Location"] == f"{LOGIN_URL}?next=/"
-    client.force_login(sdr)
-    assert client.get("/")["Location"] == reverse("leads:list")
+    for user, page in (
+        (marketer, reverse("handoff:queue")),
+        (sdr, reverse("handoff:my_leads")),
+        (manager, navigation.landing_url_for(manager)),
+        (no_role_user, reverse("leads:list")),
+    ):
+        client.force_login(user)
+        assert client.get("/")["Location"] == page
 
 
 def test_signing_out_is_a_post_and_ends_the_session(client, marketer):
@@ -96,15 +104,21 @@ def test_signing_out_is_a_post_and_ends_the_session(client, marketer):
     assert client.get(reverse("leads:list")).status_code == 302
 
 
-def test_the_navigation_shows_only_what_the_user_may_open(client, marketer, no_role_user, monkeypatch):
+def test_the_navigation_shows_only_what_the_user_may_open(client, marketer, sdr, no_role_user, monkeypatch):
     admin_only = NavItem("Users", "admin:index", "auth.view_user", "person-gear")
     monkeypatch.setattr(navigation, "NAV_ITEMS", [*navigation.NAV_ITEMS, admin_only])
     superuser = UserFactory(username="root", is_superuser=True, is_staff=True)
 
     client.force_login(marketer)
-    assert nav_links(client.get(reverse("leads:list"))) == ["Leads"]
+    marketer_nav = nav_links(client.get(reverse("leads:list")))
+    assert {"MQL queue", "Leads", "Scoring", "Imports"} <= set(marketer_nav)
+    assert not {"My leads", "SLA board", "Settings", "Users"} & set(marketer_nav)
+    client.force_login(sdr)
+    sdr_nav = nav_links(client.get(reverse("leads:list")))
+    assert {"My leads", "Leads"} <= set(sdr_nav)
+    assert not {"MQL queue", "Scoring", "Imports", "SLA board", "Settings", "Users"} & set(sdr_nav)
     client.force_login(superuser)
-    assert nav_links(client.get(reverse("leads:list"))) == ["Leads", "Users"]
+    assert nav_links(client.get(reverse("leads:list")))[-1] == "Users"
     client.force_login(no_role_user)
     refused = client.get(reverse("leads:list"))
     assert refused.status_code == 403
