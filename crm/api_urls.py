@@ -1,6 +1,6 @@
 """The REST API, version 1, mounted at /api/v1/. Schema at /api/schema/, docs at /api/docs/."""
 
-from django.urls import path
+from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
 from crm.api import TokenObtainView
@@ -33,5 +33,6 @@ urlpatterns = [
     path("auth/token/", TokenObtainView.as_view(), name="api-token"),
     path("activities/", ActivityIngestView.as_view(), name="api-activities"),
     path("forms/capture/", FormCaptureView.as_view(), name="api-form-capture"),
+    path("reports/", include("reporting.api")),
     *router.urls,
 ]

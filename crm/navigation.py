@@ -25,6 +25,7 @@ NAV_ITEMS: list[NavItem] = [
     NavItem("MQL queue", "handoff:queue", "handoff.review_mql_queue", "inbox"),
     NavItem("My leads", "handoff:my_leads", "handoff.work_leads", "person-workspace"),
     NavItem("Leads", "leads:list", "leads.view_lead", "people"),
+    NavItem("Reports", "reporting:funnel", "reporting.view_reports", "bar-chart-line"),
     NavItem("Scoring", "leads:scoring", "leads.change_scoringmodel", "sliders"),
     NavItem("Imports", "leads:imports", "leads.add_csvimport", "upload"),
     NavItem("SLA board", "handoff:sla_board", "handoff.reassign_lead", "speedometer2"),
@@ -38,7 +39,17 @@ def nav_items_for(user: AbstractBaseUser) -> list[NavItem]:
     return [item for item in NAV_ITEMS if user.has_perm(item.permission)]
 
 
+# Where each role starts its day: managers on the funnel, marketers on the queue, SDRs on My leads.
+LANDING_PAGES: list[tuple[str, str]] = [
+    ("reporting.view_team_reports", "reporting:funnel"),
+    ("handoff.review_mql_queue", "handoff:queue"),
+    ("handoff.work_leads", "handoff:my_leads"),
+]
+
+
 def landing_url_for(user: AbstractBaseUser) -> str:
-    """The first page of the user's navigation; the lead list when they have nothing else."""
-    items = nav_items_for(user)
-    return items[0].url if items else reverse("leads:list")
+    """The page the user works from; the lead list when no role gives them one."""
+    for permission, url_name in LANDING_PAGES:
+        if user.has_perm(permission):
+            return reverse(url_name)
+    return reverse("leads:list")

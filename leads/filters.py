@@ -5,6 +5,7 @@ from __future__ import annotations
 import django_filters
 from django.contrib.auth import get_user_model
 from django.db.models import Exists, Min, OuterRef, Q, QuerySet, Subquery
+from django.db.models.expressions import RawSQL
 
 from leads.lifecycle import FUNNEL, Stage
 from leads.models import SEGMENT_SIZES, Campaign, Channel, Lead, Segment, StageTransition
@@ -92,7 +93,11 @@ class LeadFilter(django_filters.FilterSet):
 
     def filter_team(self, queryset: QuerySet[Lead], name: str, value: int) -> QuerySet[Lead]:
         # The team of the lead's owner (as the reports group it); handoff owns teams, so by table.
-        return queryset.filter(owner__team_memberships__team_id=value).distinct() if value else queryset
+        if not value:
+            return queryset
+        # The owner's first team (lowest id), exactly as reporting.funnel groups by team.
+        first = RawSQL("SELECT rep_id FROM handoff_teammembership GROUP BY rep_id HAVING MIN(team_id) = %s", [int(value)])
+        return queryset.filter(owner_id__in=first)
 
     def filter_reached(self, queryset: QuerySet[Lead], name: str, value: str) -> QuerySet[Lead]:
         if not value:

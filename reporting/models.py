@@ -11,3 +11,6 @@ class ReportAccess(models.Model):
             ("view_reports", "Can view funnel, velocity, marketing and feedback reports"),
             ("view_team_reports", "Can view SLA reports and the rep leaderboard"),
         ]
+
+    def __str__(self) -> str:
+        return "Report access"
