@@ -841,11 +841,11 @@ def test_the_board_runs_a_fixed_number_of_queries(client, manager, board, market
     # session, user, the user's permissions (own and groups'), the user's roles (navigation), the
     # teams and the reps of every team (filters and reassign menus), the counts by status (which
     # are also the page count), and the page's rows with everything they show joined.
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(10):
         assert len(client.get(url).context["rows"]) == 4
     for _ in range(8):
         services.lead_hand_off(lead_id=mql().pk, user=marketer)
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(10):
         assert len(client.get(url, {"status": "on_track"}).context["rows"]) == 9
 
 

