@@ -10,6 +10,7 @@ lead_urlpatterns = [
     path("<int:pk>/", views.LeadDetailView.as_view(), name="detail"),
     path("<int:pk>/edit/", views.LeadEditView.as_view(), name="edit"),
     path("<int:pk>/stage/", views.LeadTransitionView.as_view(), name="transition"),
+    path("<int:pk>/merge/", views.LeadMergeView.as_view(), name="merge"),
 ]
 
 # The scoring page: the active model, the draft editor, preview and publish.

@@ -146,6 +146,34 @@ class LeadTransitionView(PermissionRequiredMixin, View):
         return render(request, "leads/lead_detail.html", lead_page_context(request, lead, stage_form=form))
 
 
+class LeadMergeView(PermissionRequiredMixin, View):
+    """POST only: merge a likely duplicate into this lead (`leads.services.lead_merge`)."""
+
+    permission_required = "leads.change_lead"
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        survivor = _lead_or_404(request, pk)
+        duplicate_id = request.POST.get("duplicate", "")
+        if not duplicate_id.isdigit():
+            messages.error(request, "Choose the duplicate to merge into this lead.")
+            return redirect(survivor)
+        try:
+            merged = services.lead_merge(
+                survivor_id=survivor.pk, duplicate_id=int(duplicate_id), actor=Actor(user=request.user)
+            )
+        except ValidationError as error:
+            messages.error(request, f"Nothing was merged: {' '.join(error.messages)}")
+            return redirect(survivor)
+        record = merged.merges.order_by("-at", "-id").first()
+        messages.success(
+            request,
+            f"Merged {record.merged_email} into this lead: {record.activities_moved} activities and "
+            f"{record.transitions_moved} stage changes moved.",
+        )
+        return redirect(merged)
+
+
 class LeadCreateView(PermissionRequiredMixin, FormView):
     permission_required = "leads.add_lead"
     form_class = LeadCreateForm
@@ -211,6 +239,9 @@ def lead_page_context(request: HttpRequest, lead: Lead, *, stage_form: StageChan
     timeline = selectors.lead_timeline(lead=lead, limit=TIMELINE_LIMIT)
     return {
         "lead": lead,
+        "duplicates": selectors.lead_duplicates(lead=lead),
+        "merges": selectors.lead_merges(lead=lead),
+        "can_merge": can_change,
         "timeline": timeline,
         "timeline_truncated": len(timeline) >= TIMELINE_LIMIT,
         "history": list(reversed(history)),
