@@ -28,10 +28,18 @@ from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TARGETS_MS = {  # the targets of issue 6, at 1M leads on PostgreSQL
-    "lead_list_first": 50, "lead_list_deep": 50, "lead_page": 50, "mql_queue": 50, "my_leads": 50,
-    "api_leads_first": 50, "api_leads_deep": 50, "sla_sweep": 1000, "funnel": 300, "funnel_breakdown": 300,
+    "lead_list_first": 50,
+    "lead_list_deep": 50,
+    "lead_page": 50,
+    "mql_queue": 50,
+    "my_leads": 50,
+    "api_leads_first": 50,
+    "api_leads_deep": 50,
+    "sla_sweep": 1000,
+    "funnel": 300,
+    "funnel_breakdown": 300,
     "rescore_all": 60_000,
-}  # fmt: skip
+}
 
 
 def _setup_django() -> None:
@@ -154,10 +162,12 @@ def bench_pages(repeat: int) -> list[Result]:
     )
     results.append(
         measure(
-            "lead_list_first", _get(web, "/leads/"), repeat=repeat,
+            "lead_list_first",
+            _get(web, "/leads/"),
+            repeat=repeat,
             floor=_sql(f"SELECT {lead_columns} {lead_joins} ORDER BY l.created_at DESC, l.id DESC LIMIT 51"),
         )
-    )  # fmt: skip
+    )
     # A page 10,000 rows deep, reached through the same keyset cursor the UI uses.
     ordering = lead_sort_ordering("newest")
     deep_row = Lead.objects.order_by(*ordering).only("id", "created_at")[10_000 - 1 : 10_000].first()
@@ -170,45 +180,58 @@ def bench_pages(repeat: int) -> list[Result]:
             "(l.created_at = %s AND l.id < %s)) ORDER BY l.created_at DESC, l.id DESC LIMIT 51",
             [at, at, at, deep_row.pk],
         )
-        results.append(measure("lead_list_deep", _get(web, f"/leads/?cursor={cursor}"), repeat=repeat, floor=deep_floor))
+        results.append(
+            measure("lead_list_deep", _get(web, f"/leads/?cursor={cursor}"), repeat=repeat, floor=deep_floor)
+        )
         results.append(
             measure("api_leads_deep", _get(web, f"/api/v1/leads/?cursor={cursor}"), repeat=repeat, floor=deep_floor)
         )
     results.append(
         measure(
-            "api_leads_first", _get(web, "/api/v1/leads/"), repeat=repeat,
+            "api_leads_first",
+            _get(web, "/api/v1/leads/"),
+            repeat=repeat,
             floor=_sql(f"SELECT {lead_columns} {lead_joins} ORDER BY l.created_at DESC, l.id DESC LIMIT 51"),
         )
-    )  # fmt: skip
+    )
     busy = (
         Lead.objects.filter(activities__isnull=False).order_by("-engagement_score").values_list("pk", flat=True).first()
     )
     if busy:
         results.append(
             measure(
-                "lead_page", _get(web, f"/leads/{busy}/"), repeat=repeat,
+                "lead_page",
+                _get(web, f"/leads/{busy}/"),
+                repeat=repeat,
                 floor=lambda: (
                     _sql(f"SELECT {lead_columns} {lead_joins} WHERE l.id = %s", [busy])(),
-                    _sql("SELECT a.id, a.type_code, a.occurred_at, a.properties, t.name FROM leads_activity a "
-                         "JOIN leads_activitytype t ON t.code = a.type_code WHERE a.lead_id = %s "
-                         "ORDER BY a.occurred_at DESC, a.id DESC LIMIT 100", [busy])(),
+                    _sql(
+                        "SELECT a.id, a.type_code, a.occurred_at, a.properties, t.name FROM leads_activity a "
+                        "JOIN leads_activitytype t ON t.code = a.type_code WHERE a.lead_id = %s "
+                        "ORDER BY a.occurred_at DESC, a.id DESC LIMIT 100",
+                        [busy],
+                    )(),
                     _sql("SELECT * FROM leads_stagetransition WHERE lead_id = %s ORDER BY at, id", [busy])(),
                 ),
             )
-        )  # fmt: skip
+        )
     results.append(
         measure(
-            "mql_queue", _get(web, "/queue/"), repeat=repeat,
+            "mql_queue",
+            _get(web, "/queue/"),
+            repeat=repeat,
             floor=_sql(
                 f"SELECT {lead_columns} {lead_joins} WHERE l.stage = 'mql' AND NOT EXISTS (SELECT 1 FROM "
                 "handoff_assignment a WHERE a.lead_id = l.id AND a.is_open) "
                 "ORDER BY l.stage_changed_at, l.id LIMIT 51"
             ),
         )
-    )  # fmt: skip
+    )
     results.append(
         measure(
-            "my_leads", _get(_client(sdr), "/my-leads/"), repeat=repeat,
+            "my_leads",
+            _get(_client(sdr), "/my-leads/"),
+            repeat=repeat,
             floor=_sql(
                 f"SELECT {lead_columns}, k.due_at, k.first_touch_at {lead_joins} JOIN handoff_assignment a ON "
                 "a.lead_id = l.id JOIN handoff_slaclock k ON k.assignment_id = a.id WHERE a.rep_id = %s AND "
@@ -216,7 +239,7 @@ def bench_pages(repeat: int) -> list[Result]:
                 [sdr.pk],
             ),
         )
-    )  # fmt: skip
+    )
     return results
 
 
@@ -227,11 +250,19 @@ def bench_funnel(repeat: int) -> list[Result]:
     start = end - timedelta(days=90)
     params = f._params(start, end)
     return [
-        measure("funnel", lambda: f.funnel(start=start, end=end), repeat=repeat,
-                floor=_sql(f.funnel_sql(mode=f.Mode.CREATED, breakdown=""), params)),
-        measure("funnel_breakdown", lambda: f.funnel(start=start, end=end, breakdown="channel"), repeat=repeat,
-                floor=_sql(f.funnel_sql(mode=f.Mode.CREATED, breakdown="channel"), params)),
-    ]  # fmt: skip
+        measure(
+            "funnel",
+            lambda: f.funnel(start=start, end=end),
+            repeat=repeat,
+            floor=_sql(f.funnel_sql(mode=f.Mode.CREATED, breakdown=""), params),
+        ),
+        measure(
+            "funnel_breakdown",
+            lambda: f.funnel(start=start, end=end, breakdown="channel"),
+            repeat=repeat,
+            floor=_sql(f.funnel_sql(mode=f.Mode.CREATED, breakdown="channel"), params),
+        ),
+    ]
 
 
 def bench_ingestion(repeat: int) -> list[Result]:
@@ -250,11 +281,16 @@ def bench_ingestion(repeat: int) -> list[Result]:
     def batch() -> list[dict[str, Any]]:
         run = next(counter)
         return [
-            {"email": emails[i % len(emails)], "type": "page_view", "source_system": "bench",
-             "external_id": f"bench-{time.time_ns()}-{run}-{i}", "occurred_at": now.isoformat(),
-             "properties": {"url": "/pricing"}}
+            {
+                "email": emails[i % len(emails)],
+                "type": "page_view",
+                "source_system": "bench",
+                "external_id": f"bench-{time.time_ns()}-{run}-{i}",
+                "occurred_at": now.isoformat(),
+                "properties": {"url": "/pricing"},
+            }
             for i in range(1000)
-        ]  # fmt: skip
+        ]
 
     def post() -> None:
         response = client.post("/api/v1/activities/", data=json.dumps(batch()), content_type="application/json")
@@ -264,15 +300,27 @@ def bench_ingestion(repeat: int) -> list[Result]:
     lead_ids = list(Lead.objects.filter(email__in=emails).values_list("pk", flat=True))
 
     def floor() -> None:
-        rows = [(lead_ids[i % len(lead_ids)], "page_view", now, "{}", "bench-floor", f"f-{time.time_ns()}-{i}", now)
-                for i in range(1000)]  # fmt: skip
+        rows = [
+            (lead_ids[i % len(lead_ids)], "page_view", now, "{}", "bench-floor", f"f-{time.time_ns()}-{i}", now)
+            for i in range(1000)
+        ]
         with connection.cursor() as cursor:
             cursor.executemany(
                 "INSERT INTO leads_activity (lead_id, type_code, occurred_at, properties, source_system, external_id, "
                 "created_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                [(a, b, connection.ops.adapt_datetimefield_value(c), d, e, f, connection.ops.adapt_datetimefield_value(g))
-                 for a, b, c, d, e, f, g in rows],
-            )  # fmt: skip
+                [
+                    (
+                        a,
+                        b,
+                        connection.ops.adapt_datetimefield_value(c),
+                        d,
+                        e,
+                        f,
+                        connection.ops.adapt_datetimefield_value(g),
+                    )
+                    for a, b, c, d, e, f, g in rows
+                ],
+            )
 
     result = measure("ingestion_1000", post, repeat=repeat, floor=floor)
     result.extra["activities_per_second"] = round(1000 / (result.median_ms / 1000))
@@ -307,8 +355,9 @@ def bench_rescore(repeat: int) -> list[Result]:
         child = _child("rescore")
         timings.append(child["seconds"] * 1000)
         peak = max(peak, child["peak_rss_mb"])
-    result = Result("rescore_all", len(timings), round(statistics.median(timings), 1),
-                    round(_percentile(timings, 0.9), 1), None)  # fmt: skip
+    result = Result(
+        "rescore_all", len(timings), round(statistics.median(timings), 1), round(_percentile(timings, 0.9), 1), None
+    )
     result.extra["peak_rss_mb"] = peak
     return [result]
 
@@ -362,8 +411,12 @@ def ensure_data(leads: int) -> dict[str, Any]:
             f"database seeded with --leads {leads}."
         )
     seeded = _child("seed", "--leads", str(leads))
-    return {"reused": False, "leads": Lead.objects.count(), "seed_seconds": round(seeded["seconds"], 1),
-            "seed_peak_rss_mb": seeded["peak_rss_mb"]}  # fmt: skip
+    return {
+        "reused": False,
+        "leads": Lead.objects.count(),
+        "seed_seconds": round(seeded["seconds"], 1),
+        "seed_peak_rss_mb": seeded["peak_rss_mb"],
+    }
 
 
 def main() -> None:
@@ -388,8 +441,12 @@ def main() -> None:
     report = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
-        "database": {"vendor": connection.vendor, "version": connection.cursor().connection.server_version
-                     if connection.vendor == "postgresql" else connection.Database.sqlite_version},  # fmt: skip
+        "database": {
+            "vendor": connection.vendor,
+            "version": connection.cursor().connection.server_version
+            if connection.vendor == "postgresql"
+            else connection.Database.sqlite_version,
+        },
         "data": data,
         "repeat": args.repeat,
         "results": [{**asdict(r), "target_ms": r.target_ms} for r in results],
@@ -403,22 +460,36 @@ def main() -> None:
 
 def print_table(report: dict[str, Any]) -> None:
     data = report["data"]
-    print(f"\n{report['database']['vendor']} {report['database']['version']} · {data['leads']:,} leads · "
-          f"{report['machine']['cpus']} CPUs · median of {report['repeat']} runs")  # fmt: skip
+    print(
+        f"\n{report['database']['vendor']} {report['database']['version']} · {data['leads']:,} leads · "
+        f"{report['machine']['cpus']} CPUs · median of {report['repeat']} runs"
+    )
     if "seed_seconds" in data:
         print(f"seeding: {data['seed_seconds']} s, peak {data['seed_peak_rss_mb']} MiB")
-    header = f"{'benchmark':<18}{'median ms':>11}{'p90 ms':>10}{'queries':>9}{'floor ms':>10}{'ratio':>8}{'target':>9}  notes"
-    print(header)
-    print("-" * len(header))
+    columns = ("benchmark", "median ms", "p90 ms", "queries", "floor ms", "ratio", "target")
+    widths = (18, 11, 10, 9, 10, 8, 9)
+    header = "".join(
+        f"{c:<{w}}" if i == 0 else f"{c:>{w}}" for i, (c, w) in enumerate(zip(columns, widths, strict=True))
+    )
+    print(header + "  notes")
+    print("-" * (len(header) + 7))
     for r in report["results"]:
-        notes = ", ".join(f"{k}={v}" for k, v in r["extra"].items())
         target = r["target_ms"]
         met = "" if target is None else ("✓" if r["median_ms"] <= target else "✗")
-        print(
-            f"{r['name']:<18}{r['median_ms']:>11}{r['p90_ms']:>10}{r['queries'] if r['queries'] is not None else '—':>9}"
-            f"{r['floor_median_ms'] if r['floor_median_ms'] is not None else '—':>10}"
-            f"{r['ratio'] if r['ratio'] is not None else '—':>8}{(str(target) + ' ' + met) if target else '—':>9}  {notes}"
+        cells = (
+            r["name"],
+            r["median_ms"],
+            r["p90_ms"],
+            r["queries"],
+            r["floor_median_ms"],
+            r["ratio"],
+            f"{target} {met}" if target else None,
         )
+        line = "".join(
+            f"{'—' if v is None else v:<{w}}" if i == 0 else f"{'—' if v is None else v:>{w}}"
+            for i, (v, w) in enumerate(zip(cells, widths, strict=True))
+        )
+        print(line + "  " + ", ".join(f"{k}={v}" for k, v in r["extra"].items()))
 
 
 if __name__ == "__main__":
