@@ -1439,10 +1439,6 @@ class SqliteWriter(Writer):
     def __init__(self) -> None:
         self.ts = _Timestamps("")
         self._next: dict[str, int] = {}
-        # A bigger page cache (default 2 MB) keeps index updates of the big tables in memory: a
-        # fixed 128 MB, whatever the number of leads.
-        with connection.cursor() as cursor:
-            cursor.execute("PRAGMA cache_size = -131072")
 
     def reserve_ids(self, table: str, count: int) -> list[int]:
         # Inside the batch transaction SQLite holds the write lock, so MAX(id) cannot move under us.
