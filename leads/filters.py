@@ -96,7 +96,9 @@ class LeadFilter(django_filters.FilterSet):
         if not value:
             return queryset
         # The owner's first team (lowest id), exactly as reporting.funnel groups by team.
-        first = RawSQL("SELECT rep_id FROM handoff_teammembership GROUP BY rep_id HAVING MIN(team_id) = %s", [int(value)])
+        first = RawSQL(
+            "SELECT rep_id FROM handoff_teammembership GROUP BY rep_id HAVING MIN(team_id) = %s", [int(value)]
+        )
         return queryset.filter(owner_id__in=first)
 
     def filter_reached(self, queryset: QuerySet[Lead], name: str, value: str) -> QuerySet[Lead]:
