@@ -13,3 +13,8 @@ class HandoffConfig(AppConfig):
         # The BANT rule: nothing enters SQL without a qualifying call (also enforced in the database).
         lifecycle.register_guard(lifecycle.Stage.SQL, services.sql_guard)
         lead_services.on_merge(services.merge_guard)
+        # seed_demo: assignments, SLA clocks, discovery calls and opportunities for the demo leads.
+        from handoff import demo as handoff_demo
+        from leads import demo
+
+        demo.register_extension(handoff_demo.extension)
