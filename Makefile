@@ -31,7 +31,7 @@ PYTEST_ARGS ?=
 VENV_STAMP := $(VENV)/.baton-installed
 NPM_STAMP  := $(if $(wildcard package-lock.json),node_modules/.baton-installed)
 
-.PHONY: help install assets migrate run serve worker beat test lint e2e-deps clean distclean
+.PHONY: help install assets migrate run serve worker beat test lint e2e-deps clean distclean bench
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -103,3 +103,6 @@ clean: ## remove runtime data in var/ (SQLite database, broker, cache), caches a
 
 distclean: clean ## also remove .venv and node_modules
 	rm -rf $(VENV) node_modules
+
+bench: $(VENV_STAMP) ## benchmarks at scale: make bench LEADS=100000 (DATABASE_URL picks the database)
+	$(BIN)/python -m bench --leads $(or $(LEADS),100000)
