@@ -61,6 +61,11 @@ def _setup_django() -> None:
 
     request_started.disconnect(close_old_connections)
     request_finished.disconnect(close_old_connections)
+    # Django's test client reconnects that signal handler after each request; a persistent
+    # connection keeps it harmless (and the query log of `measure` intact).
+    from django.db import connections
+
+    connections["default"].settings_dict["CONN_MAX_AGE"] = None
 
 
 @dataclass
