@@ -210,6 +210,8 @@ class Lead(models.Model):
             models.Index(fields=["engagement_score", "id"], name="lead_engagement_id"),
             models.Index(fields=["last_name", "first_name", "id"], name="lead_name_id"),
             models.Index(fields=["stage", "created_at", "id"], name="lead_stage_created_id"),
+            # The MQL queue, oldest first (and "time in current stage" in the reports).
+            models.Index(fields=["stage", "stage_changed_at", "id"], name="lead_stage_changed_id"),
             models.Index(fields=["source_channel", "created_at"], name="lead_channel_created"),
         ]
 

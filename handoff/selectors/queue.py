@@ -1,7 +1,7 @@
 """Reads for the MQL queue and the in-app notifications (the bell and its list).
 
 The queue is every lead at `mql` that nobody holds yet (no open assignment), each annotated with
-`mql_at` — when it last entered the queue, from its stage history — in the same query as the
+`mql_at` — when it last entered the queue (its `stage_changed_at`) — in the same query as the
 rows, so a page of 50 is one SELECT however long the queue. Everything a row shows is joined or
 fetched in one more query per kind (topics), never per row.
 """
@@ -17,32 +17,29 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Count, DurationField, Exists, ExpressionWrapper, F, OuterRef, QuerySet, Subquery
+from django.db.models import Count, DurationField, Exists, ExpressionWrapper, F, OuterRef, QuerySet
 from django.db.models.fields.json import KT
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from crm.pagination import KeysetPaginator, count_capped
 from handoff.forms_queue import QUEUE_SORTS, QueueFilter, queue_sort_ordering
 from handoff.models import Assignment, Notification, QueueReview, ReasonUse, RejectionReason, Team
 from leads.lifecycle import Stage
-from leads.models import Activity, Lead, StageTransition
+from leads.models import Activity, Lead
 
 # --- The queue --------------------------------------------------------------------------------
 
 
 def mql_queue() -> QuerySet[Lead]:
-    """MQLs without an open assignment, each with `mql_at`: its latest move into `mql` (falling
-    back to `stage_changed_at` for a lead whose history was lost to a merge)."""
-    entered = (
-        StageTransition.objects.filter(lead=OuterRef("pk"), to_stage=Stage.MQL).order_by("-at", "-id").values("at")[:1]
-    )
+    """MQLs without an open assignment, each with `mql_at`: when it entered the queue.
+
+    A lead at `mql` got there by its latest transition, which set `stage_changed_at` in the same
+    statement (leads.services.lead_transition), so that column *is* its latest move into `mql`
+    — and, unlike a subquery over the history, it is indexed with the stage (lead_stage_changed_id),
+    so the oldest-first queue reads in index order however many leads there are.
+    """
     held = Assignment.objects.filter(lead=OuterRef("pk"), is_open=True)
-    return (
-        Lead.objects.filter(stage=Stage.MQL)
-        .filter(~Exists(held))
-        .annotate(mql_at=Coalesce(Subquery(entered, output_field=models.DateTimeField()), F("stage_changed_at")))
-    )
+    return Lead.objects.filter(stage=Stage.MQL).filter(~Exists(held)).annotate(mql_at=F("stage_changed_at"))
 
 
 def queue_list(*, user: AbstractBaseUser, params: Mapping[str, Any]) -> tuple[QuerySet[Lead], QueueFilter]:
