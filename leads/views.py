@@ -21,6 +21,7 @@ from django.utils.functional import cached_property
 from django.views import View
 from django.views.generic import FormView
 
+from crm.list_filters import checkbox_options, has_value, url_without
 from crm.pagination import InvalidCursorError, KeysetPage, KeysetPaginator, count_capped
 from leads import selectors, services
 from leads.filters import DEFAULT_SORT, LEAD_SORTS, LeadFilter, lead_sort_ordering
@@ -85,7 +86,7 @@ class LeadListView(PermissionRequiredMixin, View):
         _style_filter_form(form)
         filter_errors = bool(form.errors)
         chips = [] if filter_errors else _filter_chips(request.GET, form)
-        panel_active = sum(1 for name in PANEL_FILTERS if _has_value(request.GET, name))
+        panel_active = sum(1 for name in PANEL_FILTERS if has_value(request.GET, name))
         context = {
             "form": form,
             "page": page,
@@ -101,9 +102,9 @@ class LeadListView(PermissionRequiredMixin, View):
             "is_filtered": bool(chips) or filter_errors,
             "sort": sort,
             "sorts": [(key, label) for key, (label, _) in LEAD_SORTS.items()],
-            "stage_options": _options(form, "stage", Stage.choices),
-            "channel_options": _options(form, "source_channel", Channel.choices),
-            "first_page_url": _url_without(request.GET, "cursor"),
+            "stage_options": checkbox_options(form, "stage", Stage.choices),
+            "channel_options": checkbox_options(form, "source_channel", Channel.choices),
+            "first_page_url": url_without(request.GET, "cursor"),
             "clear_url": request.path + (f"?sort={sort}" if sort != DEFAULT_SORT else ""),
         }
         return render(request, self.template_name, context)
@@ -279,32 +280,6 @@ def _lead_or_404(request: HttpRequest, pk: int) -> Lead:
         raise Http404("No lead with this id.") from exc
 
 
-def _has_value(params: QueryDict, name: str) -> bool:
-    return any(value.strip() for value in params.getlist(name))
-
-
-def _url_without(params: QueryDict, name: str, value: str | None = None) -> str:
-    """This page's query string without `name` (or only its `value`), back on the first page."""
-    query = params.copy()
-    query.pop("cursor", None)
-    if value is None:
-        query.pop(name, None)
-    else:
-        query.setlist(name, [v for v in query.getlist(name) if v != value])
-    for key in [key for key, values in query.lists() if not any(v.strip() for v in values)]:
-        query.pop(key)
-    return f"?{query.urlencode()}"
-
-
-def _options(form: Form, name: str, choices: list[tuple[str, str]]) -> list[dict[str, Any]]:
-    """Checkbox options for a multiple-choice filter, marking the selected ones."""
-    selected = set(form[name].value() or [])
-    return [
-        {"value": value, "label": label, "checked": value in selected, "id": f"f-{name}-{value}"}
-        for value, label in choices
-    ]
-
-
 def _style_filter_form(form: Form) -> None:
     """Bootstrap classes and friendlier empty choices on the filter form's widgets."""
     empty_labels = {"campaign": "Any campaign", "owner": "Anyone", "segment": "Any segment"}
@@ -329,20 +304,20 @@ def _filter_chips(params: QueryDict, form: Form) -> list[FilterChip]:
     data = form.cleaned_data
     chips: list[FilterChip] = []
     if data.get("q", "").strip():
-        chips.append(FilterChip(f"“{data['q'].strip()}”", _url_without(params, "q")))
+        chips.append(FilterChip(f"“{data['q'].strip()}”", url_without(params, "q")))
     for value in data.get("stage") or []:
-        chips.append(FilterChip(f"Stage: {Stage(value).label}", _url_without(params, "stage", value)))
+        chips.append(FilterChip(f"Stage: {Stage(value).label}", url_without(params, "stage", value)))
     for value in data.get("source_channel") or []:
-        chips.append(FilterChip(f"Source: {Channel(value).label}", _url_without(params, "source_channel", value)))
+        chips.append(FilterChip(f"Source: {Channel(value).label}", url_without(params, "source_channel", value)))
     if data.get("campaign"):
-        chips.append(FilterChip(f"Campaign: {data['campaign'].name}", _url_without(params, "campaign")))
+        chips.append(FilterChip(f"Campaign: {data['campaign'].name}", url_without(params, "campaign")))
     owner = data.get("owner")
     if owner:
         name = "Unassigned" if owner == "null" else owner.get_full_name() or owner.get_username()
-        chips.append(FilterChip(f"Owner: {name}", _url_without(params, "owner")))
+        chips.append(FilterChip(f"Owner: {name}", url_without(params, "owner")))
     if data.get("segment"):
         label = f"Segment: {Segment(data['segment']).label}"
-        chips.append(FilterChip(label, _url_without(params, "segment")))
+        chips.append(FilterChip(label, url_without(params, "segment")))
     for name, label in (
         ("fit_min", "Fit ≥"),
         ("fit_max", "Fit ≤"),
@@ -350,5 +325,5 @@ def _filter_chips(params: QueryDict, form: Form) -> list[FilterChip]:
         ("engagement_max", "Engagement ≤"),
     ):
         if data.get(name) is not None:
-            chips.append(FilterChip(f"{label} {data[name]:g}", _url_without(params, name)))
+            chips.append(FilterChip(f"{label} {data[name]:g}", url_without(params, name)))
     return chips

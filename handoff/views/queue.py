@@ -28,6 +28,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 
+from crm.list_filters import checkbox_options, has_value, url_without
 from crm.pagination import InvalidCursorError, KeysetPage, count_capped
 from handoff import services
 from handoff.forms_queue import (
@@ -151,7 +152,7 @@ class QueueView(PermissionRequiredMixin, View):
             # The whole queue is counted for the header already; count again only when filtered.
             total = (summary.waiting, summary.waiting_capped) if not chips else count_capped(queryset)
         rows = _rows(page.object_list, now) if page is not None else []
-        panel_active = sum(1 for name in PANEL_FILTERS if _has_value(request.GET, name))
+        panel_active = sum(1 for name in PANEL_FILTERS if has_value(request.GET, name))
         reasons = selectors.queue_reasons()
         context = {
             "form": form,
@@ -171,8 +172,8 @@ class QueueView(PermissionRequiredMixin, View):
             "is_filtered": bool(chips) or filter_errors,
             "sort": sort,
             "sorts": [(key, label) for key, (label, _) in QUEUE_SORTS.items()],
-            "channel_options": _options(form, "source_channel", Channel.choices),
-            "first_page_url": _url_without(request.GET, "cursor"),
+            "channel_options": checkbox_options(form, "source_channel", Channel.choices),
+            "first_page_url": url_without(request.GET, "cursor"),
             "clear_url": request.path + (f"?sort={sort}" if sort != DEFAULT_QUEUE_SORT else ""),
             "next_url": request.get_full_path(),
             "teams": selectors.handoff_teams(),
@@ -382,31 +383,6 @@ def _back_url(request: HttpRequest, candidate: str) -> str:
     return queue_url
 
 
-def _has_value(params: QueryDict, name: str) -> bool:
-    return any(value.strip() for value in params.getlist(name))
-
-
-def _url_without(params: QueryDict, name: str, value: str | None = None) -> str:
-    """This page's query string without `name` (or only its `value`), back on the first page."""
-    query = params.copy()
-    query.pop("cursor", None)
-    if value is None:
-        query.pop(name, None)
-    else:
-        query.setlist(name, [v for v in query.getlist(name) if v != value])
-    for key in [key for key, values in query.lists() if not any(v.strip() for v in values)]:
-        query.pop(key)
-    return f"?{query.urlencode()}"
-
-
-def _options(form: Form, name: str, choices: list[tuple[str, str]]) -> list[dict[str, Any]]:
-    selected = set(form[name].value() or [])
-    return [
-        {"value": value, "label": label, "checked": value in selected, "id": f"f-{name}-{value}"}
-        for value, label in choices
-    ]
-
-
 def _style_filter_form(form: Form) -> None:
     """Bootstrap classes and friendly empty choices, as on the lead list."""
     selects = {"campaign": "Any campaign", "segment": "Any segment", "waiting": "Any wait"}
@@ -440,15 +416,15 @@ def _filter_chips(params: QueryDict, form: Form) -> list[FilterChip]:
     data = form.cleaned_data
     chips: list[FilterChip] = []
     if (data.get("q") or "").strip():
-        chips.append(FilterChip(f"“{data['q'].strip()}”", _url_without(params, "q")))
+        chips.append(FilterChip(f"“{data['q'].strip()}”", url_without(params, "q")))
     if data.get("hot"):
-        chips.append(FilterChip("Hot only", _url_without(params, "hot")))
+        chips.append(FilterChip("Hot only", url_without(params, "hot")))
     for value in data.get("source_channel") or []:
-        chips.append(FilterChip(f"Source: {Channel(value).label}", _url_without(params, "source_channel", value)))
+        chips.append(FilterChip(f"Source: {Channel(value).label}", url_without(params, "source_channel", value)))
     if data.get("campaign"):
-        chips.append(FilterChip(f"Campaign: {data['campaign'].name}", _url_without(params, "campaign")))
+        chips.append(FilterChip(f"Campaign: {data['campaign'].name}", url_without(params, "campaign")))
     if data.get("segment"):
-        chips.append(FilterChip(f"Segment: {Segment(data['segment']).label}", _url_without(params, "segment")))
+        chips.append(FilterChip(f"Segment: {Segment(data['segment']).label}", url_without(params, "segment")))
     for name, label in (
         ("fit_min", "Fit ≥"),
         ("fit_max", "Fit ≤"),
@@ -456,7 +432,7 @@ def _filter_chips(params: QueryDict, form: Form) -> list[FilterChip]:
         ("engagement_max", "Engagement ≤"),
     ):
         if data.get(name) is not None:
-            chips.append(FilterChip(f"{label} {data[name]:g}", _url_without(params, name)))
+            chips.append(FilterChip(f"{label} {data[name]:g}", url_without(params, name)))
     if data.get("waiting") is not None:
-        chips.append(FilterChip(f"Waiting > {wait_label(data['waiting'])}", _url_without(params, "waiting")))
+        chips.append(FilterChip(f"Waiting > {wait_label(data['waiting'])}", url_without(params, "waiting")))
     return chips
