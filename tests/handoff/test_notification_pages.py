@@ -21,18 +21,6 @@ from tests.factories import LeadFactory
 pytestmark = pytest.mark.django_db
 
 LIST_URL = "/notifications/"
-PROCESSOR = "handoff.context_processors.notifications"
-
-
-@pytest.fixture(autouse=True)
-def _bell(settings):  # type: ignore[no-untyped-def]
-    """The unread-count context processor, as settings will register it."""
-    options = settings.TEMPLATES[0]["OPTIONS"]
-    processors = options["context_processors"]
-    if PROCESSOR not in processors:
-        settings.TEMPLATES = [
-            {**settings.TEMPLATES[0], "OPTIONS": {**options, "context_processors": [*processors, PROCESSOR]}}
-        ]
 
 
 def notify(user, title: str, *, minutes_ago: int = 0, lead=None, kind=NotificationKind.ASSIGNED):  # type: ignore[no-untyped-def]

@@ -30,20 +30,6 @@ ACTION_URL = "/queue/act/"
 RULE = Actor.rule_named("test walk")
 
 
-@pytest.fixture(autouse=True)
-def _bell(settings):  # type: ignore[no-untyped-def]
-    """The unread-count context processor, as settings will register it."""
-    options = settings.TEMPLATES[0]["OPTIONS"]
-    processors = options["context_processors"]
-    if "handoff.context_processors.notifications" not in processors:
-        settings.TEMPLATES = [
-            {
-                **settings.TEMPLATES[0],
-                "OPTIONS": {**options, "context_processors": [*processors, "handoff.context_processors.notifications"]},
-            }
-        ]
-
-
 def queued(hours_ago: float = 1, **kwargs) -> Lead:  # type: ignore[no-untyped-def]
     """A lead that became an MQL `hours_ago` hours ago (through the lifecycle service)."""
     lead = LeadFactory(**kwargs)
