@@ -10,7 +10,6 @@ Screenshots: tests/e2e/screenshots/scoring-*.png (git-ignored).
 
 from __future__ import annotations
 
-import importlib
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -41,21 +40,10 @@ def path_of(page) -> str:  # type: ignore[no-untyped-def]
     return urlsplit(page.url).path
 
 
-def restore_migration_data() -> None:
-    """The rows data migrations create (activity types, scoring model v1), which the flush after
-    an earlier browser test removed. (Serialized rollback cannot bring them back here: that flush
-    re-creates the role groups, and restoring the serialized groups then collides with them.)"""
-    from django.apps import apps
-
-    for name in ("0003_activity_types", "0005_default_scoring_model"):
-        importlib.import_module(f"leads.migrations.{name}").create(apps, None)
-
-
 @pytest.fixture
 def leads(transactional_db):  # type: ignore[no-untyped-def]
     """Four VPs at mid-size software companies (fit 55) who attended two webinars and saw the
     pricing page (engagement 32, short of v1's 40), and two leads with no engagement."""
-    restore_migration_data()
     now = timezone.now()
     webinar = ActivityType.objects.get(code="webinar_attended")
     pricing = ActivityType.objects.get(code="pricing_page_view")
