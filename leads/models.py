@@ -156,7 +156,7 @@ class Lead(models.Model):
     job_title = models.CharField(max_length=200, blank=True)
     phone = models.CharField(max_length=40, blank=True)
     # The phone's digits only, kept by leads.services for finding duplicates ("+1 (555) 010-0" = "15550100").
-    phone_digits = models.CharField(max_length=40, blank=True, db_default="", default="", db_index=True)
+    phone_digits = models.CharField(max_length=40, blank=True, db_default="", default="")
     company = models.ForeignKey(Company, null=True, blank=True, on_delete=models.PROTECT, related_name="leads")
     # First-touch attribution: how the lead first came in. Never overwritten by later touches.
     source_channel = models.CharField(max_length=30, choices=Channel.choices, default=Channel.OTHER)
@@ -184,7 +184,10 @@ class Lead(models.Model):
     fit_score = models.IntegerField(default=0, db_default=0)
     engagement_score = models.IntegerField(default=0, db_default=0)
     score_explanation = models.JSONField(default=list, db_default=[], blank=True)
-    scoring_model = models.ForeignKey("ScoringModel", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # Not indexed: nothing looks leads up by model, and every rescore rewrites every index of a lead.
+    scoring_model = models.ForeignKey(
+        "ScoringModel", null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     scored_at = models.DateTimeField(null=True, blank=True)
     hot_signal_at = models.DateTimeField(
         null=True, blank=True, help_text="Latest recent hot signal (demo request…): fast-track routing."
@@ -213,6 +216,8 @@ class Lead(models.Model):
             # The MQL queue, oldest first (and "time in current stage" in the reports).
             models.Index(fields=["stage", "stage_changed_at", "id"], name="lead_stage_changed_id"),
             models.Index(fields=["source_channel", "created_at"], name="lead_channel_created"),
+            # Duplicates by phone: equality only (a Meta index, so PostgreSQL gets no LIKE twin).
+            models.Index(fields=["phone_digits"], name="lead_phone_digits"),
         ]
 
     def __str__(self) -> str:

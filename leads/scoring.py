@@ -125,7 +125,7 @@ class Dialect:
     def json_explanation(self) -> str:
         fields = "'kind', kind, 'rule', rule_id, 'label', label, 'points', points"
         if self.is_postgres:
-            return f"json_agg(json_build_object({fields}) ORDER BY kind DESC, points DESC, rule_id)::jsonb"
+            return f"jsonb_agg(jsonb_build_object({fields}))"
         return f"json_group_array(json_object({fields}))"
 
     @property
@@ -173,8 +173,9 @@ class LeadSet:
 # --- Statement building --------------------------------------------------------------------
 
 
-def _seniority_sql(dialect: Dialect) -> tuple[str, list[Any]]:
-    title = f"({dialect.lower('l.job_title')} || ' ')"
+def _seniority_sql(title_column: str, dialect: Dialect) -> tuple[str, list[Any]]:
+    """CASE over an already lower-cased title column: the first matching level wins."""
+    title = f"({title_column} || ' ')"
     whens, params = [], []
     for code, _label, keywords in SENIORITY_LEVELS:
         condition = " OR ".join([f"{title} LIKE %s {dialect.like_escape()}"] * len(keywords))
@@ -183,46 +184,61 @@ def _seniority_sql(dialect: Dialect) -> tuple[str, list[Any]]:
     return f"(CASE {' '.join(whens)} ELSE %s END)", [*params, SENIORITY_DEFAULT[0]]
 
 
-def _attribute_sql(attribute: str, dialect: Dialect) -> tuple[str, list[Any]]:
-    if attribute == FitAttribute.JOB_TITLE:
-        return dialect.lower("l.job_title"), []
-    if attribute == FitAttribute.SENIORITY:
-        return _seniority_sql(dialect)
-    if attribute == FitAttribute.INDUSTRY:
-        return "c.industry", []
-    if attribute == FitAttribute.COMPANY_SIZE:
-        return "c.size", []
-    if attribute == FitAttribute.COUNTRY:
-        return "c.country", []
-    if attribute in (FitAttribute.EMAIL_DOMAIN, FitAttribute.FREE_MAIL):
-        return dialect.email_domain("l.email"), []
-    raise ValueError(f"Unknown fit attribute {attribute!r}")
+# The lead attributes fit rules test, each computed once per lead in the `fit_base` table
+# expression, then read by every rule as `b.<column>`.
+_ATTRIBUTE_COLUMNS: dict[str, str] = {
+    FitAttribute.JOB_TITLE: "title",
+    FitAttribute.SENIORITY: "seniority",
+    FitAttribute.INDUSTRY: "industry",
+    FitAttribute.COMPANY_SIZE: "size",
+    FitAttribute.COUNTRY: "country",
+    FitAttribute.EMAIL_DOMAIN: "domain",
+    FitAttribute.FREE_MAIL: "domain",
+}
+
+
+def fit_base_ctes(rules: Sequence[FitRule], leads: LeadSet, dialect: Dialect) -> tuple[list[str], list[Any]]:
+    """Table expressions `fit_lead` (lead, company: the raw attributes, lower-cased once) and
+    `fit_base` (plus seniority, derived from the lower-cased title), one row per lead in the set.
+    Both are materialized so each expression is evaluated once per lead, not once per rule."""
+    lead_filter, lead_params = leads.sql("l.id")
+    fit_lead = (
+        f"fit_lead AS MATERIALIZED (SELECT l.id AS lead_id, {dialect.lower('l.job_title')} AS title, "
+        f"{dialect.email_domain('l.email')} AS domain, c.industry, c.size, c.country "
+        f"FROM leads_lead l LEFT JOIN leads_company c ON c.id = l.company_id WHERE {lead_filter})"
+    )
+    if any(rule.attribute == FitAttribute.SENIORITY for rule in rules):
+        seniority, seniority_params = _seniority_sql("f.title", dialect)
+    else:
+        seniority, seniority_params = "''", []
+    fit_base = f"fit_base AS MATERIALIZED (SELECT f.*, {seniority} AS seniority FROM fit_lead f)"
+    return [fit_lead, fit_base], [*lead_params, *seniority_params]
 
 
 def fit_condition_sql(rule: FitRule, dialect: Dialect) -> tuple[str, list[Any]]:
-    """The WHERE condition under which `rule` adds its points (lead `l`, company `c`)."""
-    expression, params = _attribute_sql(rule.attribute, dialect)
+    """The condition under which `rule` adds its points, over a `fit_base` row `b`."""
+    expression = f"b.{_ATTRIBUTE_COLUMNS[rule.attribute]}"
     values = [normalise_rule_value(rule.attribute, v) for v in rule.values]
     operator = rule.operator
     if rule.attribute == FitAttribute.FREE_MAIL:
         free = sorted(FREE_MAIL_DOMAINS)
-        return f"{expression} IN ({', '.join(['%s'] * len(free))})", [*params, *free]
+        return f"{expression} IN ({', '.join(['%s'] * len(free))})", free
     if not values:
         return "1 = 0", []
     known = f"COALESCE({expression}, '') <> ''"
     if operator == FitOperator.IN:
-        return f"{expression} IN ({', '.join(['%s'] * len(values))})", [*params, *values]
+        return f"{expression} IN ({', '.join(['%s'] * len(values))})", values
     if operator == FitOperator.NOT_IN:
         return (
             f"({known} AND {expression} NOT IN ({', '.join(['%s'] * len(values))}))",
-            [*params, *params, *values],
+            values,
         )
     if operator in (FitOperator.CONTAINS_ANY, FitOperator.ENDS_WITH_ANY):
         prefix, suffix = "%", "%" if operator == FitOperator.CONTAINS_ANY else ""
         likes = " OR ".join([f"{expression} LIKE %s {dialect.like_escape()}"] * len(values))
         like_params: list[Any] = []
         for value in values:
-            like_params += [*params, f"{prefix}{_like_literal(value)}{suffix}"]
+            like_params.append(f"{prefix}{_like_literal(value)}{suffix}")
         return f"({likes})", like_params
     raise ValueError(f"Operator {operator!r} does not apply to {rule.attribute!r}")
 
@@ -249,62 +265,72 @@ def scores_sql(
 ) -> tuple[str, list[Any]]:
     """A SELECT of (lead_id, fit, engagement, explanation, hot_at) for every lead in the set.
 
+    Two passes over the data, whatever the number of rules: `fit_base` reads each lead (and its
+    company) once and computes every attribute the fit rules test; `act` reads each lead's
+    activities once, through the (lead, occurred_at) index, summing them per activity type. The
+    rules are then cheap filters and joins over those two small materialized tables.
     `explain=False` leaves the explanation out (NULL), for previews that only count.
     """
     model = spec.model
     as_of_value = connection.ops.adapt_datetimefield_value(as_of)
-    as_of_date = connection.ops.adapt_datefield_value(as_of.date())
+    ctes: list[str] = []
+    cte_params: list[Any] = []
     parts: list[str] = []
     params: list[Any] = []
 
+    if spec.fit_rules:
+        fit_ctes, fit_params = fit_base_ctes(spec.fit_rules, leads, dialect)
+        ctes += fit_ctes
+        cte_params += fit_params
     for rule in spec.fit_rules:
         condition, condition_params = fit_condition_sql(rule, dialect)
-        lead_filter, lead_params = leads.sql("l.id")
         parts.append(
-            "SELECT l.id AS lead_id, 'fit' AS kind, CAST(%s AS BIGINT) AS rule_id, "
+            "SELECT b.lead_id AS lead_id, 'fit' AS kind, CAST(%s AS BIGINT) AS rule_id, "
             "CAST(%s AS TEXT) AS label, CAST(%s AS INTEGER) AS points "
-            "FROM leads_lead l LEFT JOIN leads_company c ON c.id = l.company_id "
-            f"WHERE {lead_filter} AND ({condition})"
+            f"FROM fit_base b WHERE {condition}"
         )
-        params += [rule.pk, rule.label, rule.points, *lead_params, *condition_params]
+        params += [rule.pk, rule.label, rule.points, *condition_params]
 
+    # Per lead and activity type: the decayed sum, the plain count and the latest time. One rule
+    # per type and model, so a rule's total is its points times one of the first two.
     if model.decay_half_life_days:
         age = f"CAST({dialect.age_days('a.occurred_at')} AS {dialect.double})"
-        decay = f"CASE WHEN r.decays THEN POWER(0.5, {age} / %s) ELSE 1.0 END"
-        decay_params: list[Any] = [as_of_date, model.decay_half_life_days]
+        decayed = f"SUM(POWER(0.5, {age} / %s))"
+        decay_params: list[Any] = [connection.ops.adapt_datefield_value(as_of.date()), model.decay_half_life_days]
     else:
-        decay, decay_params = "1.0", []
-    total = f"SUM(r.points * {decay})"
-    clamped = (
-        f"CASE WHEN r.max_points IS NULL THEN {total} "
-        f"WHEN {total} > 0 THEN {dialect.least(total, 'r.max_points')} "
-        f"ELSE {dialect.greatest(total, '-r.max_points')} END"
-    )
+        decayed, decay_params = f"CAST(COUNT(*) AS {dialect.double})", []
     lead_filter, lead_params = leads.sql("a.lead_id")
-    parts.append(
-        "SELECT a.lead_id AS lead_id, 'engagement' AS kind, r.id AS rule_id, "
-        "COALESCE(NULLIF(r.label, ''), t.name) AS label, "
-        f"CAST(FLOOR({clamped} + 0.5) AS INTEGER) AS points "
-        "FROM leads_activity a "
-        "JOIN leads_engagementrule r ON r.activity_type_id = a.type_code AND r.scoring_model_id = %s "
-        "JOIN leads_activitytype t ON t.code = r.activity_type_id "
-        f"WHERE {lead_filter} AND a.occurred_at <= %s "
-        "GROUP BY a.lead_id, r.id, r.label, t.name, r.max_points"
+    ctes.append(
+        "act AS MATERIALIZED (SELECT a.lead_id, a.type_code, "
+        f"{decayed} AS decayed, COUNT(*) AS n, MAX(a.occurred_at) AS last_at "
+        f"FROM leads_activity a WHERE {lead_filter} AND a.occurred_at <= %s GROUP BY a.lead_id, a.type_code)"
     )
-    # `total` (and its decay parameters) appears four times in `clamped`.
-    params += [*decay_params * 4, model.pk, *lead_params, as_of_value]
+    cte_params += [*decay_params, *lead_params, as_of_value]
+    clamped = (
+        "CASE WHEN e.max_points IS NULL THEN e.total "
+        f"WHEN e.total > 0 THEN {dialect.least('e.total', 'e.max_points')} "
+        f"ELSE {dialect.greatest('e.total', '-e.max_points')} END"
+    )
+    parts.append(
+        "SELECT e.lead_id AS lead_id, 'engagement' AS kind, e.rule_id AS rule_id, e.label AS label, "
+        f"CAST(FLOOR({clamped} + 0.5) AS INTEGER) AS points "
+        "FROM (SELECT act.lead_id, r.id AS rule_id, COALESCE(NULLIF(r.label, ''), t.name) AS label, r.max_points, "
+        "r.points * (CASE WHEN r.decays THEN act.decayed ELSE act.n END) AS total "
+        "FROM act JOIN leads_engagementrule r ON r.activity_type_id = act.type_code AND r.scoring_model_id = %s "
+        "JOIN leads_activitytype t ON t.code = r.activity_type_id) e"
+    )
+    params.append(model.pk)
 
     contributions = " UNION ALL ".join(parts)
     lead_filter, lead_params = leads.sql("l.id")
     if spec.hot_types:
-        hot_filter, hot_params = leads.sql("a.lead_id")
         hot_join = (
-            "LEFT JOIN (SELECT a.lead_id, MAX(a.occurred_at) AS hot_at FROM leads_activity a "
-            f"WHERE {hot_filter} AND a.type_code IN ({', '.join(['%s'] * len(spec.hot_types))}) "
-            "AND a.occurred_at > %s AND a.occurred_at <= %s GROUP BY a.lead_id) hot ON hot.lead_id = l.id"
+            "LEFT JOIN (SELECT lead_id, MAX(last_at) AS hot_at FROM act "
+            f"WHERE type_code IN ({', '.join(['%s'] * len(spec.hot_types))}) AND last_at > %s "
+            "GROUP BY lead_id) hot ON hot.lead_id = l.id"
         )
         window_start = connection.ops.adapt_datetimefield_value(as_of - timedelta(days=model.hot_signal_window_days))
-        hot_params = [*hot_params, *spec.hot_types, window_start, as_of_value]
+        hot_params = [*spec.hot_types, window_start]
         hot_column = "hot.hot_at"
     else:
         hot_join, hot_params = "", []
@@ -312,6 +338,7 @@ def scores_sql(
 
     explanation_column = f"COALESCE(agg.explanation, {dialect.empty_json})" if explain else "NULL"
     sql = (
+        f"WITH {', '.join(ctes)} "
         f"SELECT l.id AS lead_id, COALESCE(agg.fit, 0) AS fit, COALESCE(agg.engagement, 0) AS engagement, "
         f"{explanation_column} AS explanation, {hot_column} AS hot_at "
         "FROM leads_lead l "
@@ -327,7 +354,7 @@ def scores_sql(
         f"{hot_join} "
         f"WHERE {lead_filter}"
     )
-    return sql, [*params, *hot_params, *lead_params]
+    return sql, [*cte_params, *params, *hot_params, *lead_params]
 
 
 # --- Execution -----------------------------------------------------------------------------
@@ -339,14 +366,20 @@ def rescore(spec: ScoringSpec, leads: LeadSet, *, as_of: datetime) -> int:
     """Write scores, explanation and hot flag for every lead in the set, in one statement."""
     dialect = current_dialect()
     select_sql, select_params = scores_sql(spec, leads, as_of, dialect)
+    # The target's own filter lets the database reach the batch's rows by primary key instead of
+    # scanning the whole table to join them with the scores.
+    target_filter, target_params = leads.sql("leads_lead.id")
     sql = (
         "UPDATE leads_lead SET fit_score = s.fit, engagement_score = s.engagement, "
         "score_explanation = s.explanation, hot_signal_at = s.hot_at, "
         "scoring_model_id = %s, scored_at = %s "
-        f"FROM ({select_sql}) s WHERE leads_lead.id = s.lead_id"
+        f"FROM ({select_sql}) s WHERE leads_lead.id = s.lead_id AND {target_filter}"
     )
-    params = [spec.model.pk, connection.ops.adapt_datetimefield_value(as_of), *select_params]
+    params = [spec.model.pk, connection.ops.adapt_datetimefield_value(as_of), *select_params, *target_params]
     with connection.cursor() as cursor:
+        if dialect.is_postgres and connection.in_atomic_block:
+            # Sorts and hashes of a batch (a few hundred thousand activities) fit in memory.
+            cursor.execute("SET LOCAL work_mem = '64MB'")
         cursor.execute(sql, params)
         return cursor.rowcount
 

@@ -7,7 +7,9 @@ same whichever way a change comes in. Errors are `ValidationError` keyed by fiel
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
 from typing import Any
 
@@ -233,6 +235,68 @@ def lead_transition(
     return lead
 
 
+def lead_transition_many(
+    *,
+    moves: dict[int, str],
+    to: Stage | str,
+    actor: Actor,
+    from_stages: tuple[Stage, ...] | None = None,
+    where: models.Q | None = None,
+) -> list[int]:
+    """`lead_transition` for many leads at once, in a few statements whatever their number.
+
+    `moves` maps lead id to the reason recorded for it. Leads are locked (skipping none), each
+    move is checked against the lifecycle graph and guards exactly as `lead_transition` checks
+    it, then the accepted ones get their StageTransition rows in one insert and their new stage
+    in one update. Leads outside `from_stages`, or refused, are left as they are. Returns the ids
+    moved. `where` narrows the locked leads further (a condition that must still hold once they
+    are locked). Call it inside a transaction.
+    """
+    target = Stage(to)
+    locked = Lead.objects.select_for_update().filter(pk__in=list(moves)).order_by("pk")
+    if from_stages is not None:
+        locked = locked.filter(stage__in=list(from_stages))
+    if where is not None:
+        locked = locked.filter(where)
+    now = timezone.now()
+    accepted: list[tuple[int, Stage]] = []
+    for lead in locked.only("pk", "stage"):
+        source = Stage(lead.stage)
+        request = TransitionRequest(
+            lead=lead, from_stage=source, to_stage=target, actor=actor, reason=moves[lead.pk], context={}
+        )
+        try:
+            lifecycle.check(request)
+        except TransitionRefused:
+            continue
+        accepted.append((lead.pk, source))
+    if not accepted:
+        return []
+    StageTransition.objects.bulk_create(
+        [
+            StageTransition(
+                lead_id=lead_id,
+                from_stage=source,
+                to_stage=target,
+                at=now,
+                actor_user=actor.user,
+                actor_rule=actor.rule,
+                reason=moves[lead_id].strip(),
+            )
+            for lead_id, source in accepted
+        ]
+    )
+    Lead.objects.filter(pk__in=[lead_id for lead_id, _ in accepted]).update(
+        stage=target, stage_changed_at=now, updated_at=now
+    )
+    for callback in _after_transition:
+        for lead_id, source in accepted:
+            transaction.on_commit(
+                lambda cb=callback, pk=lead_id, src=source: cb(pk, src.value, target.value)  # type: ignore[misc]
+            )
+    return [lead_id for lead_id, _ in accepted]
+
+
 def _reject_unknown_fields(fields: dict[str, Any]) -> None:
     unknown = sorted(set(fields) - set(LEAD_EDITABLE_FIELDS))
     if unknown:
@@ -445,8 +509,9 @@ def scoring_model_publish(*, model_id: int, user: Any) -> Job:
 def scoring_promote_mqls(*, model: ScoringModel, lead_ids: list[int] | None = None, id_range=None) -> int:  # type: ignore[no-untyped-def]
     """Move every lead at `lead`/`recycled` whose scores meet both thresholds to `mql`.
 
-    Each move goes through lead_transition with the model as the named actor and the numbers
-    as the reason, so the history says exactly why.
+    The moves go through the lifecycle service (checked, recorded in the history) with the model
+    as the named actor and the numbers as the reason, so the history says exactly why; in
+    chunks, so a publish that qualifies thousands of leads takes a few statements per chunk.
     """
     candidates = Lead.objects.filter(
         stage__in=[Stage.LEAD, Stage.RECYCLED],
@@ -457,22 +522,33 @@ def scoring_promote_mqls(*, model: ScoringModel, lead_ids: list[int] | None = No
         candidates = candidates.filter(pk__in=lead_ids)
     if id_range is not None:
         candidates = candidates.filter(pk__range=id_range)
+    rows = list(candidates.order_by("pk").values_list("pk", "fit_score", "engagement_score"))
     promoted = 0
-    for lead_id, fit, engagement in candidates.values_list("pk", "fit_score", "engagement_score"):
-        try:
-            lead_transition(
-                lead_id=lead_id,
-                to=Stage.MQL,
-                actor=Actor.rule_named(model.rule_name),
-                reason=(
-                    f"Fit {fit} ≥ {model.mql_fit_threshold} and "
-                    f"engagement {engagement} ≥ {model.mql_engagement_threshold}"
-                ),
+    for start in range(0, len(rows), PROMOTE_CHUNK):
+        moves = {
+            lead_id: (
+                f"Fit {fit} ≥ {model.mql_fit_threshold} and engagement {engagement} ≥ {model.mql_engagement_threshold}"
             )
-            promoted += 1
-        except TransitionRefused:
-            continue  # moved meanwhile, or a guard said no: the next rescore looks again
+            for lead_id, fit, engagement in rows[start : start + PROMOTE_CHUNK]
+        }
+        with transaction.atomic():
+            # Locked again and re-checked: a lead that moved meanwhile is left for the next rescore.
+            promoted += len(
+                lead_transition_many(
+                    moves=moves,
+                    to=Stage.MQL,
+                    actor=Actor.rule_named(model.rule_name),
+                    from_stages=(Stage.LEAD, Stage.RECYCLED),
+                    where=models.Q(
+                        fit_score__gte=model.mql_fit_threshold,
+                        engagement_score__gte=model.mql_engagement_threshold,
+                    ),
+                )
+            )
     return promoted
+
+
+PROMOTE_CHUNK = 1_000
 
 
 def scoring_rescore_leads(*, lead_ids: list[int], kind: str = ScoringRunKind.INCREMENTAL) -> ScoringRun | None:
@@ -540,8 +616,23 @@ def rescore_requests_drain(*, limit: int = 5_000) -> int:
         total += len(lead_ids)
 
 
-def job_run_rescore_all(*, job_id: int, batch_size: int | None = None) -> Job:
-    """Rescore every lead in id-range batches, each in its own transaction, reporting progress."""
+def rescore_threads() -> int:
+    """How many batches a full rescore runs at once: one per core on PostgreSQL (each batch is one
+    statement the database executes; Python only waits), one on SQLite (a single writer)."""
+    from django.conf import settings
+
+    if connection.vendor != "postgresql":
+        return 1
+    configured = getattr(settings, "SCORING_RESCORE_THREADS", None)
+    return max(1, configured or min(os.cpu_count() or 1, 4))
+
+
+def job_run_rescore_all(*, job_id: int, batch_size: int | None = None, threads: int | None = None) -> Job:
+    """Rescore every lead in id-range batches, each in its own transaction, reporting progress.
+
+    On PostgreSQL several batches run at once on their own connections — unless the caller holds
+    a transaction open, whose uncommitted rows other connections could not see.
+    """
     from leads import scoring
 
     job = Job.objects.get(pk=job_id)
@@ -552,16 +643,32 @@ def job_run_rescore_all(*, job_id: int, batch_size: int | None = None) -> Job:
     ranges = list(scoring.id_ranges(batch_size=batch_size or scoring.DEFAULT_BATCH_SIZE))
     started = timezone.now()
     Job.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING, started_at=started, total=len(ranges), done=0)
-    scored = promoted = 0
+    workers = 1 if connection.in_atomic_block else min(threads or rescore_threads(), max(len(ranges), 1))
+
+    def run_batch(id_range: tuple[int, int]) -> tuple[int, int]:
+        with transaction.atomic():
+            count = scoring.rescore(spec, scoring.LeadSet.between(*id_range), as_of=started)
+        promoted = scoring_promote_mqls(model=model, id_range=id_range)
+        Job.objects.filter(pk=job.pk).update(done=models.F("done") + 1)
+        return count, promoted
+
+    def run_batch_in_thread(id_range: tuple[int, int]) -> tuple[int, int]:
+        try:
+            return run_batch(id_range)
+        finally:
+            connection.close()  # this thread's own connection
+
     try:
-        for index, id_range in enumerate(ranges, start=1):
-            with transaction.atomic():
-                scored += scoring.rescore(spec, scoring.LeadSet.between(*id_range), as_of=started)
-            promoted += scoring_promote_mqls(model=model, id_range=id_range)
-            Job.objects.filter(pk=job.pk).update(done=index)
+        if workers > 1:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rescore") as pool:
+                results = list(pool.map(run_batch_in_thread, ranges))
+        else:
+            results = [run_batch(id_range) for id_range in ranges]
     except Exception as exc:
         Job.objects.filter(pk=job.pk).update(status=JobStatus.FAILED, error=str(exc), finished_at=timezone.now())
         raise
+    scored = sum(count for count, _ in results)
+    promoted = sum(count for _, count in results)
     finished = timezone.now()
     run = ScoringRun.objects.create(
         kind=job.params.get("run_kind", ScoringRunKind.PUBLISH),

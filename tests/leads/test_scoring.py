@@ -316,6 +316,37 @@ def test_small_batches_give_the_same_scores_as_one_batch(marketer):
     assert {lead.pk: stored(lead) for lead in leads} == first
 
 
+@pytest.mark.django_db(transaction=True)
+def test_batches_run_in_parallel_on_postgresql_give_the_same_scores_and_promotions(settings):
+    """Outside a transaction, PostgreSQL rescoring runs batches on several connections at once."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite has one writer: batches run one after another")
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    hot = [LeadFactory(job_title="VP Sales", email=f"vp{i}@example.com") for i in range(6)]
+    cold = [LeadFactory(job_title="Engineer", email=f"eng{i}@example.com") for i in range(6)]
+    for lead in hot + cold:
+        ActivityFactory(lead=lead, type=ActivityType.objects.get(code="demo_request"))
+    model = active_model()
+    job = Job.objects.create(kind="rescore_all", params={"model_id": model.pk})
+    services.job_run_rescore_all(job_id=job.pk, batch_size=2, threads=3)
+    job.refresh_from_db()
+    assert (job.status, job.done, job.total) == (JobStatus.DONE, job.total, 6)
+    assert job.result["leads"] == 12
+    expected = {
+        row["lead_id"]: row
+        for row in scoring.compute(
+            scoring.ScoringSpec.load(model), scoring.LeadSet.of([lead.pk for lead in hot + cold]), as_of=job.started_at
+        )
+    }
+    for lead in hot + cold:
+        lead.refresh_from_db()
+        assert (lead.fit_score, lead.engagement_score) == (expected[lead.pk]["fit"], expected[lead.pk]["engagement"])
+    assert {lead.stage for lead in Lead.objects.filter(pk__in=[lead.pk for lead in hot])} == {Stage.MQL}
+    assert job.result["promoted"] == len(hot)
+
+
 def test_a_finished_job_is_not_run_twice():
     job = Job.objects.create(kind="rescore_all", params={"model_id": active_model().pk}, status=JobStatus.DONE)
     services.job_run_rescore_all(job_id=job.pk)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, transaction
+from django.db.models import Q
 
 from leads import lifecycle, services
 from leads.lifecycle import Actor, Stage, TransitionRefused
@@ -139,3 +140,40 @@ def test_database_trigger_refuses_editing_history_even_bypassing_the_orm():
         cursor.execute("UPDATE leads_stagetransition SET to_stage = %s WHERE id = %s", ["customer", transition.pk])
     transition.refresh_from_db()
     assert transition.to_stage == Stage.LEAD
+
+
+def test_moving_many_leads_checks_each_move_and_records_each_in_the_history(django_capture_on_commit_callbacks):
+    fresh, recycled, in_sales = LeadFactory(), lead_at_stage(Stage.RECYCLED), lead_at_stage(Stage.SQL)
+    seen = []
+    callback = services.on_transition(lambda lead_id, src, dst: seen.append((lead_id, src, dst)))
+    try:
+        with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+            moved = services.lead_transition_many(
+                moves={fresh.pk: "Fit 40", recycled.pk: "Fit 50", in_sales.pk: "Fit 60"},
+                to=Stage.MQL,
+                actor=Actor.rule_named("Scoring model v2"),
+            )
+    finally:
+        services._after_transition.remove(callback)
+    assert sorted(moved) == sorted([fresh.pk, recycled.pk])  # sql → mql is not a move the lifecycle allows
+    for lead, reason, source in [(fresh, "Fit 40", "lead"), (recycled, "Fit 50", "recycled")]:
+        lead.refresh_from_db()
+        last = lead.transitions.latest()
+        assert (lead.stage, last.from_stage, last.to_stage, last.reason) == (Stage.MQL, source, "mql", reason)
+        assert (last.actor_rule, last.at) == ("Scoring model v2", lead.stage_changed_at)
+    in_sales.refresh_from_db()
+    assert in_sales.stage == Stage.SQL
+    assert sorted(seen) == sorted([(fresh.pk, "lead", "mql"), (recycled.pk, "recycled", "mql")])
+
+
+def test_moving_many_leads_leaves_those_no_longer_matching_the_condition():
+    keep, move = LeadFactory(fit_score=10), LeadFactory(fit_score=90)
+    with transaction.atomic():
+        moved = services.lead_transition_many(
+            moves={keep.pk: "r", move.pk: "r"},
+            to=Stage.MQL,
+            actor=Actor.rule_named("score"),
+            where=Q(fit_score__gte=50),
+        )
+    assert moved == [move.pk]
+    assert Lead.objects.get(pk=keep.pk).stage == Stage.LEAD
