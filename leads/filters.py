@@ -75,10 +75,12 @@ class LeadFilter(django_filters.FilterSet):
         value = value.strip()
         if not value:
             return queryset
+        # Emails are stored lower-case: a case-sensitive prefix match on the lowered value finds the
+        # same leads and can use the email index (UPPER(email) LIKE … cannot).
         if "@" in value:
-            return queryset.filter(email__istartswith=value)
+            return queryset.filter(email__startswith=value.lower())
         condition = (
-            Q(email__istartswith=value)
+            Q(email__startswith=value.lower())
             | Q(first_name__icontains=value)
             | Q(last_name__icontains=value)
             | Q(company__name__icontains=value)
