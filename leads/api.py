@@ -378,8 +378,9 @@ def _batch_items(data: Any) -> list[Any]:
         "Items are checked one by one, so a bad item never rejects the good ones: the answer is "
         "**always 200** once the batch is read, with one result per item, in request order — "
         "`created`, `duplicate` (this `source_system` + `external_id` was recorded before, or earlier "
-        "in the batch: re-sending is safe) or `error` with `{field: [problem]}`. Only a request that "
-        "is not a batch at all is refused as a whole: 400 for malformed JSON, a body that is not a "
+        "in the batch: re-sending is safe, even while an earlier attempt is still being processed) or "
+        "`error` with `{field: [problem]}`. Only a request that is not a batch at all is refused as a "
+        "whole: 400 for malformed JSON, a body that is not a "
         f'list (or `{{"items": [...]}}`), or more than {ingestion.MAX_ITEMS_PER_BATCH:,} items (naming '
         "`items`); 413 for a body over 20 MB; 415 for anything but JSON.\n\n"
         "Needs the `add_activity` permission (Marketer, Manager, SDR roles); integrations use the "

@@ -3,9 +3,12 @@
 `activities_ingest` takes a batch of items and answers for each one: created, duplicate (the
 same source system + external id was sent before), or error naming the field. Items are
 validated one by one, so one bad item never rejects the good ones; the good ones are written
-with a handful of set-based queries (that is what makes thousands per second possible), all in
-one transaction, so nothing is ever half-written. New leads are created on the way, with their
-company (by email domain), campaign (by utm_campaign) and creation history.
+with a handful of set-based queries whatever the batch size (that is what makes thousands per
+second possible), all in one transaction, so nothing is ever half-written: one query finds the
+leads by email, and one INSERT stores the activities, skipping the (source system, external id)
+pairs already stored (see `leads.ingestion_sql`), so re-sent and racing batches are answered
+`duplicate` rather than failing. New leads are created on the way, with their company (by
+email domain), campaign (by utm_campaign) and creation history.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,7 +26,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from leads import services
+from leads import ingestion_sql, services
 from leads.domains import is_free_mail_domain, normalise_domain
 from leads.lifecycle import Actor, Stage
 from leads.models import Activity, ActivityType, Campaign, Channel, Company, FormSource, Lead, StageTransition
@@ -41,6 +44,12 @@ LEAD_FIELDS: dict[str, int] = {  # field -> max length
 }
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
 ITEM_FIELDS = frozenset({"email", "type", "occurred_at", "source_system", "external_id", "properties", "lead", "utm"})
+
+# `dict` first: what JSON parses to, and a much cheaper isinstance check than the Mapping ABC.
+_OBJECT = (dict, Mapping)
+# The properties as stored: what the JSON field itself would write, and refusing NaN and
+# Infinity, which are not JSON (PostgreSQL's jsonb rejects them).
+_encode_properties = json.JSONEncoder(allow_nan=False).encode
 
 _SOCIAL_SOURCES = {"linkedin", "facebook", "twitter", "x", "instagram", "youtube", "reddit", "tiktok"}
 _SEARCH_SOURCES = {"google", "bing", "duckduckgo", "yahoo", "baidu", "ecosia"}
@@ -99,7 +108,7 @@ class _Item:
     occurred_at: datetime
     source_system: str
     external_id: str
-    properties: dict[str, Any]
+    properties_json: str  # the properties as the JSON text that is stored
     lead: dict[str, str]
     utm: dict[str, str]
 
@@ -137,19 +146,36 @@ def _text(value: Any, name: str, max_length: int, errors: dict[str, list[str]]) 
     return text
 
 
+def _email(value: Any, seen: dict[Any, str | dict[str, list[str]]]) -> str | dict[str, list[str]]:
+    """The normalised address, or the errors naming `email`; remembered per batch (addresses repeat)."""
+    key = value if isinstance(value, str) else None
+    if key not in seen:
+        try:
+            seen[key] = services.normalise_email(key or "")
+        except ValidationError as exc:
+            seen[key] = exc.message_dict
+    return seen[key]
+
+
 def _validate_item(
-    index: int, raw: Any, *, types: Mapping[str, ActivityType], default_source: str, now: datetime
+    index: int,
+    raw: Any,
+    *,
+    types: Container[str],
+    default_source: str,
+    now: datetime,
+    emails: dict[Any, str | dict[str, list[str]]],
 ) -> _Item | ItemResult:
-    if not isinstance(raw, Mapping):
+    if not isinstance(raw, _OBJECT):
         return ItemResult(index, "error", errors={"non_field_errors": ["Each item must be a JSON object."]})
     errors: dict[str, list[str]] = {}
-    for unknown in sorted(set(raw) - ITEM_FIELDS):
-        errors[unknown] = [f"Unknown field; expected some of: {', '.join(sorted(ITEM_FIELDS))}."]
-    email = ""
-    try:
-        email = services.normalise_email(raw.get("email") if isinstance(raw.get("email"), str) else "")
-    except ValidationError as exc:
-        errors.update(exc.message_dict)
+    unknown = raw.keys() - ITEM_FIELDS
+    for name in sorted(unknown):
+        errors[name] = [f"Unknown field; expected some of: {', '.join(sorted(ITEM_FIELDS))}."]
+    email = _email(raw.get("email"), emails)
+    if not isinstance(email, str):
+        errors.update((name, list(problems)) for name, problems in email.items())  # not shared between items
+        email = ""
     code = raw.get("type")
     if not code:
         errors["type"] = ["This field is required."]
@@ -164,33 +190,40 @@ def _validate_item(
     source_system = _text(raw.get("source_system"), "source_system", 50, errors) or default_source
     external_id = _text(raw.get("external_id"), "external_id", 200, errors)
     properties = raw.get("properties") or {}
-    if not isinstance(properties, Mapping):
+    properties_json = ""
+    if not isinstance(properties, _OBJECT):
         errors["properties"] = ["Must be a JSON object."]
-    elif len(json.dumps(properties, default=str)) > MAX_PROPERTIES_BYTES:
-        errors["properties"] = [f"At most {MAX_PROPERTIES_BYTES // 1024} KB of JSON."]
+    else:
+        try:
+            properties_json = _encode_properties(properties if isinstance(properties, dict) else dict(properties))
+        except (TypeError, ValueError):
+            errors["properties"] = ["Must hold only JSON values: text, numbers, true/false, null, lists, objects."]
+        else:
+            if len(properties_json) > MAX_PROPERTIES_BYTES:
+                errors["properties"] = [f"At most {MAX_PROPERTIES_BYTES // 1024} KB of JSON."]
     lead: dict[str, str] = {}
     raw_lead = raw.get("lead") or {}
-    if not isinstance(raw_lead, Mapping):
+    if not isinstance(raw_lead, _OBJECT):
         errors["lead"] = ["Must be a JSON object."]
-    else:
-        for name in sorted(set(raw_lead) - set(LEAD_FIELDS)):
+    elif raw_lead:
+        for name in sorted(raw_lead.keys() - LEAD_FIELDS.keys()):
             errors[f"lead.{name}"] = [f"Unknown field; expected some of: {', '.join(LEAD_FIELDS)}."]
         for name, max_length in LEAD_FIELDS.items():
             if name in raw_lead:
                 lead[name] = _text(raw_lead[name], f"lead.{name}", max_length, errors)
     utm: dict[str, str] = {}
     raw_utm = raw.get("utm") or {}
-    if not isinstance(raw_utm, Mapping):
+    if not isinstance(raw_utm, _OBJECT):
         errors["utm"] = ["Must be a JSON object."]
-    else:
-        for name in sorted(set(raw_utm) - set(UTM_FIELDS)):
+    elif raw_utm:
+        for name in sorted(raw_utm.keys() - set(UTM_FIELDS)):
             errors[f"utm.{name}"] = [f"Unknown field; expected some of: {', '.join(UTM_FIELDS)}."]
         for name in UTM_FIELDS:
             if name in raw_utm:
                 utm[name] = _text(raw_utm[name], f"utm.{name}", 200, errors)
     if errors:
         return ItemResult(index, "error", errors=errors)
-    return _Item(index, email, code, occurred_at, source_system, external_id, dict(properties), lead, utm)
+    return _Item(index, email, code, occurred_at, source_system, external_id, properties_json, lead, utm)
 
 
 def activities_ingest(*, items: Sequence[Any], actor: Actor, default_source_system: str = "api") -> list[ItemResult]:
@@ -200,11 +233,12 @@ def activities_ingest(*, items: Sequence[Any], actor: Actor, default_source_syst
             {"items": f"At most {MAX_ITEMS_PER_BATCH} activities per request (got {len(items)}); split the batch."}
         )
     now = timezone.now()
-    types = {t.code: t for t in ActivityType.objects.filter(is_active=True)}
+    types = frozenset(ActivityType.objects.filter(is_active=True).values_list("code", flat=True))
     results: dict[int, ItemResult] = {}
     valid: list[_Item] = []
+    emails: dict[Any, str | dict[str, list[str]]] = {}
     for index, raw in enumerate(items):
-        checked = _validate_item(index, raw, types=types, default_source=default_source_system, now=now)
+        checked = _validate_item(index, raw, types=types, default_source=default_source_system, now=now, emails=emails)
         if isinstance(checked, ItemResult):
             results[index] = checked
         else:
@@ -219,54 +253,73 @@ def _write(valid: list[_Item], results: dict[int, ItemResult], *, actor: Actor, 
     lead_ids, created_emails = leads_get_or_create_bulk(
         specs={item.email: (item.lead, item.utm) for item in reversed(valid)}, actor=actor, now=now
     )
-    # Idempotence: (source_system, external_id) already stored, or repeated within this batch.
-    keyed = [item for item in valid if item.external_id]
-    existing: dict[tuple[str, str], int] = {}
-    for system in {item.source_system for item in keyed}:
-        ids = [item.external_id for item in keyed if item.source_system == system]
-        existing.update(
-            ((system, ext), pk)
-            for ext, pk in Activity.objects.filter(source_system=system, external_id__in=ids).values_list(
-                "external_id", "pk"
-            )
-        )
-    to_insert: list[tuple[_Item, Activity]] = []
-    seen: dict[tuple[str, str], _Item] = {}
+    # Idempotence: a (source_system, external_id) repeated within the batch is a duplicate of its
+    # first occurrence; one already stored is skipped by the INSERT itself (ON CONFLICT DO NOTHING).
+    to_insert: list[_Item] = []
+    first_of_key: dict[tuple[str, str], _Item] = {}
+    repeats: list[_Item] = []
     first_for_email: set[str] = set()
     for item in valid:
-        key = (item.source_system, item.external_id)
         lead_id = lead_ids[item.email]
         lead_created = item.email in created_emails and item.email not in first_for_email
         first_for_email.add(item.email)
-        if item.external_id and key in existing:
-            results[item.index] = ItemResult(item.index, "duplicate", existing[key], lead_id)
-            continue
-        if item.external_id and key in seen:
-            results[item.index] = ItemResult(item.index, "duplicate", None, lead_id)
-            continue
         if item.external_id:
-            seen[key] = item
-        activity = Activity(
-            lead_id=lead_id,
-            type_id=item.type,
-            occurred_at=item.occurred_at,
-            properties=item.properties,
-            source_system=item.source_system,
-            external_id=item.external_id,
-            created_at=now,
-        )
-        to_insert.append((item, activity))
+            key = (item.source_system, item.external_id)
+            if key in first_of_key:
+                results[item.index] = ItemResult(item.index, "duplicate", None, lead_id)
+                repeats.append(item)
+                continue
+            first_of_key[key] = item
+        to_insert.append(item)
         results[item.index] = ItemResult(item.index, "created", None, lead_id, lead_created)
-    Activity.objects.bulk_create([activity for _, activity in to_insert], batch_size=1000)
-    for item, activity in to_insert:
-        results[item.index].activity_id = activity.pk
-    for item in valid:  # in-batch duplicates point at the activity their twin created
+    written = ingestion_sql.activities_insert(
+        [
+            ingestion_sql.ActivityRow(
+                lead_ids[item.email],
+                item.type,
+                item.occurred_at,
+                item.properties_json,
+                item.source_system,
+                item.external_id,
+            )
+            for item in to_insert
+        ],
+        created_at=now,
+    )
+    ids_by_key = {(system, external_id): pk for pk, system, external_id in written if external_id}
+    # Rows without an external id never conflict: every one was written, their ids rising in input order.
+    unkeyed_ids = iter(sorted(pk for pk, _, external_id in written if not external_id))
+    already_stored: list[_Item] = []
+    for item in to_insert:
         result = results[item.index]
-        if result.status == "duplicate" and result.activity_id is None:
-            twin = seen[(item.source_system, item.external_id)]
-            result.activity_id = results[twin.index].activity_id
-    if to_insert:
-        services.rescore_request(lead_ids=list({a.lead_id for _, a in to_insert}))
+        if not item.external_id:
+            result.activity_id = next(unkeyed_ids)
+        elif (item.source_system, item.external_id) in ids_by_key:
+            result.activity_id = ids_by_key[(item.source_system, item.external_id)]
+        else:  # sent before: answered with the stored activity, not stored again
+            result.status, result.lead_created = "duplicate", False
+            already_stored.append(item)
+    if already_stored:
+        stored = _stored_activity_ids(already_stored)
+        for item in already_stored:
+            results[item.index].activity_id = stored.get((item.source_system, item.external_id))
+    for item in repeats:  # they point at the activity their first occurrence was answered with
+        twin = first_of_key[(item.source_system, item.external_id)]
+        results[item.index].activity_id = results[twin.index].activity_id
+    touched = {lead_ids[item.email] for item in to_insert if results[item.index].status == "created"}
+    if touched:
+        services.rescore_request(lead_ids=list(touched))
+
+
+def _stored_activity_ids(items: Sequence[_Item]) -> dict[tuple[str, str], int]:
+    """Ids of the stored activities with these items' (source_system, external_id), one query per system."""
+    found: dict[tuple[str, str], int] = {}
+    for system in {item.source_system for item in items}:
+        external_ids = [item.external_id for item in items if item.source_system == system]
+        # `external_id <> ''` spelled out lets PostgreSQL use the partial unique index.
+        stored = Activity.objects.filter(source_system=system, external_id__in=external_ids).exclude(external_id="")
+        found.update(((system, external_id), pk) for external_id, pk in stored.values_list("external_id", "pk"))
+    return found
 
 
 def leads_get_or_create_bulk(
@@ -309,11 +362,13 @@ def leads_get_or_create_bulk(
                 created_at=now,
             )
         )
+    raced = False
     try:
         with transaction.atomic():
             Lead.objects.bulk_create(new_leads, batch_size=1000)
     except IntegrityError:
         # Another request created some of these leads meanwhile: create the rest one by one.
+        raced = True
         new_leads = [lead for lead in new_leads if not Lead.objects.filter(email=lead.email).exists()]
         for lead in new_leads:
             lead.save()
@@ -332,7 +387,10 @@ def leads_get_or_create_bulk(
         ],
         batch_size=1000,
     )
-    ids.update(Lead.objects.filter(email__in=missing).values_list("email", "pk"))
+    if raced:  # re-read: the leads the other request created too
+        ids.update(Lead.objects.filter(email__in=missing).values_list("email", "pk"))
+    else:  # bulk_create gave the new leads their ids, as the history rows above rely on
+        ids.update((lead.email, lead.pk) for lead in new_leads)
     return ids, {lead.email for lead in new_leads}
 
 

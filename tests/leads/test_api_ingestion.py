@@ -206,6 +206,31 @@ def test_a_thousand_item_batch_is_taken_in_a_fixed_number_of_queries(marketer, d
     assert Lead.objects.count() == leads
 
 
+@pytest.mark.parametrize("size", [1, 1000])
+def test_a_batch_for_known_leads_takes_the_same_queries_whatever_its_size(marketer, django_assert_num_queries, size):
+    for n in range(50):
+        LeadFactory(email=f"person{n}@company{n}.example")
+    client = token_client(marketer)
+    body = [
+        item(n, email=f"person{n % 50}@company{n % 50}.example", external_id="" if n % 10 == 9 else f"evt-{n}")
+        for n in range(size)
+    ]
+    # The token (1) and permissions (2); the activity types, the leads by email, one INSERT of the
+    # activities skipping stored ones, the rescore requests; the savepoint around them (2).
+    with django_assert_num_queries(9):
+        response = post_batch(client, body)
+
+    assert response.json()["created"] == size
+    assert Activity.objects.count() == size
+
+    # Sent again: every item is a duplicate, found with one more query (one per source system).
+    with django_assert_num_queries(9):
+        again = post_batch(client, [row for row in body if row["external_id"]])
+
+    assert again.json()["duplicates"] == len([row for row in body if row["external_id"]])
+    assert Activity.objects.count() == size
+
+
 def test_a_batch_over_the_limit_is_400_naming_items_and_writes_nothing(marketer):
     too_many = [item(n) for n in range(ingestion.MAX_ITEMS_PER_BATCH + 1)]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -11,7 +11,7 @@ from django.utils import timezone
 from leads import ingestion
 from leads.lifecycle import Actor, Stage
 from leads.models import Activity, Campaign, Channel, Company, Lead, RescoreRequest, ScoringRun
-from tests.factories import LeadFactory
+from tests.factories import ActivityFactory, LeadFactory
 
 pytestmark = pytest.mark.django_db
 API = Actor.rule_named("API: test")
@@ -75,6 +75,87 @@ def test_the_same_external_id_from_another_system_is_not_a_duplicate():
     ingestion.activities_ingest(items=[item(source_system="web")], actor=API)
     (result,) = ingestion.activities_ingest(items=[item(source_system="marketo")], actor=API)
     assert result.status == "created"
+
+
+def test_every_item_is_answered_with_its_own_activity_in_a_mixed_batch():
+    stored = ingestion.activities_ingest(items=[item(external_id="old", properties={"n": "old"})], actor=API)[0]
+    items = [
+        item(external_id="", properties={"n": 0}),
+        item(external_id="a", properties={"n": 1}),
+        item(external_id="", properties={"n": 2}, email="grace@navy.mil"),
+        item(external_id="old", properties={"n": 3}),
+        item(external_id="a", properties={"n": 4}),
+        item(external_id="", properties={"n": 5}),
+        item(external_id="b", properties={"n": 6}, source_system="marketo"),
+    ]
+
+    results = ingestion.activities_ingest(items=items, actor=API)
+
+    assert [r.status for r in results] == [
+        "created",
+        "created",
+        "created",
+        "duplicate",
+        "duplicate",
+        "created",
+        "created",
+    ]
+    activities = Activity.objects.in_bulk([r.activity_id for r in results])
+    for n in (0, 1, 2, 5, 6):  # each created item points at the activity holding its own data
+        activity = activities[results[n].activity_id]
+        assert activity.properties == {"n": n}
+        assert activity.lead_id == results[n].lead_id
+        assert (activity.source_system, activity.external_id) == (items[n]["source_system"], items[n]["external_id"])
+    assert activities[results[2].activity_id].lead.email == "grace@navy.mil"
+    assert results[3].activity_id == stored.activity_id  # sent before: the stored one, unchanged
+    assert activities[stored.activity_id].properties == {"n": "old"}
+    assert results[4].activity_id == results[1].activity_id  # repeated in the batch: its first occurrence
+    assert Activity.objects.count() == 6
+
+
+def test_activities_are_stored_as_sent():
+    now = timezone.now()
+    properties = {"url": "/prix?é=1", "tags": ["a", "b"], "nested": {"n": 1.5, "ok": True, "none": None}}
+    (result,) = ingestion.activities_ingest(
+        items=[item(occurred_at="2026-01-05T10:30:00.123456+02:00", properties=properties, type="content_download")],
+        actor=API,
+    )
+    activity = Activity.objects.get(pk=result.activity_id)
+    assert activity.occurred_at == datetime(2026, 1, 5, 8, 30, 0, 123456, tzinfo=UTC)  # the same instant
+    assert activity.properties == properties
+    assert Activity.objects.filter(properties__url="/prix?é=1", properties__nested__ok=True).get() == activity
+    assert (activity.type_id, activity.source_system, activity.external_id) == ("content_download", "web", "evt-1")
+    assert activity.user is None
+    assert now <= activity.created_at <= timezone.now()
+    # Ordered among the ORM's own rows by time: a row from the ORM an hour later sorts after it.
+    later = ActivityFactory(lead=activity.lead, occurred_at=activity.occurred_at + timedelta(hours=1))
+    assert list(Activity.objects.filter(occurred_at__gt=activity.occurred_at)) == [later]
+
+
+def test_an_item_without_occurred_at_happened_now():
+    before = timezone.now()
+    (result,) = ingestion.activities_ingest(items=[item(occurred_at=None)], actor=API)
+    assert before <= Activity.objects.get(pk=result.activity_id).occurred_at <= timezone.now()
+
+
+def test_properties_that_are_not_json_are_an_error_naming_the_field():
+    results = ingestion.activities_ingest(
+        items=[item(external_id="nan", properties={"score": float("nan")}), item(external_id="ok")], actor=API
+    )
+    assert results[0].status == "error"
+    assert "JSON values" in results[0].errors["properties"][0]
+    assert results[1].status == "created"
+    assert Activity.objects.count() == 1
+
+
+def test_a_resent_batch_asks_for_no_rescore():
+    ingestion.activities_ingest(items=[item(), item(external_id="evt-2")], actor=API)
+    RescoreRequest.objects.all().delete()
+
+    results = ingestion.activities_ingest(items=[item(), item(external_id="evt-2")], actor=API)
+
+    assert {r.status for r in results} == {"duplicate"}
+    assert not RescoreRequest.objects.exists()
 
 
 @pytest.mark.parametrize(
