@@ -240,13 +240,15 @@ class Lead(models.Model):
 
 
 class Activity(models.Model):
-    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="activities")
+    # Indexed by (lead, occurred_at) below, which serves lookups by lead alone too.
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="activities", db_index=False)
     type = models.ForeignKey(
         ActivityType,
         to_field="code",
         db_column="type_code",
         on_delete=models.PROTECT,
         related_name="activities",
+        db_index=False,  # a Meta index: equality only, so PostgreSQL gets no LIKE twin
     )
     occurred_at = models.DateTimeField(default=timezone.now)
     properties = models.JSONField(default=dict, blank=True)
@@ -269,7 +271,10 @@ class Activity(models.Model):
                 name="activity_source_external_id_unique",
             )
         ]
-        indexes = [models.Index(fields=["lead", "occurred_at"], name="activity_lead_occurred")]
+        indexes = [
+            models.Index(fields=["lead", "occurred_at"], name="activity_lead_occurred"),
+            models.Index(fields=["type"], name="activity_type"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.type_id} on {self.occurred_at:%Y-%m-%d %H:%M}"
