@@ -7,6 +7,7 @@ same whichever way a change comes in. Errors are `ValidationError` keyed by fiel
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -586,15 +587,36 @@ def rescore_request(*, lead_ids: list[int]) -> None:
 
     from leads import tasks
 
-    RescoreRequest.objects.bulk_create(
-        [RescoreRequest(lead_id=lead_id) for lead_id in set(lead_ids)], ignore_conflicts=True
-    )
+    _rescore_requests_insert(sorted(set(lead_ids)))
 
     def schedule() -> None:
         if cache.add(RESCORE_DRAIN_KEY, "1", timeout=60):
             tasks.drain_rescore_requests.apply_async(countdown=RESCORE_DELAY_SECONDS)
 
     transaction.on_commit(schedule)
+
+
+def _rescore_requests_insert(lead_ids: list[int]) -> None:
+    """One statement for any number of leads, skipping those already waiting (ingestion calls
+    this for every batch: building a model instance per lead cost more than the insert)."""
+    if not lead_ids:
+        return
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    if connection.vendor == "postgresql":
+        sql = (
+            "INSERT INTO leads_rescorerequest (lead_id, requested_at) SELECT unnest(%s::bigint[]), %s "
+            "ON CONFLICT DO NOTHING"
+        )
+        params: list[Any] = [lead_ids, now]
+    else:
+        # `WHERE true` keeps SQLite from reading ON CONFLICT as part of the join.
+        sql = (
+            "INSERT INTO leads_rescorerequest (lead_id, requested_at) SELECT value, %s FROM json_each(%s) "
+            "WHERE true ON CONFLICT DO NOTHING"
+        )
+        params = [now, json.dumps(lead_ids)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 def rescore_requests_drain(*, limit: int = 5_000) -> int:
