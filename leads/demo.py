@@ -772,6 +772,9 @@ class SeedExtension:
     def write(self, batch: SeedBatch, writer: Writer) -> None:
         """Write this batch's rows with `writer`, inside the batch transaction."""
 
+    def finish(self) -> None:
+        """After the last batch is committed: derive whatever is built from all the rows at once."""
+
 
 _extensions: list[SeedExtension] = []
 
@@ -1726,6 +1729,8 @@ def seed(
             )
     if leads >= 50_000:
         _analyze()
+    for extension in extensions:
+        extension.finish()
     if not score:
         _say(
             progress,

@@ -12,12 +12,14 @@ Definitions (shown on the report page too):
 - **Flow** mode counts stage entries that happened in the period, whichever lead made them; a
   lead entering `mql` twice in the period counts twice. Conversions in flow mode compare volumes.
 
-Everything is one grouped SQL statement over the transition table, built from fixed fragments;
-dates and filter values are parameters.
+`funnel()` here is the reference: one grouped SQL statement over the transition table, built from
+fixed fragments; dates and filter values are parameters. The pages, the API and the exports read
+the same numbers from the pre-aggregation in `reporting.funnel_facts`, which tests hold equal to it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import pairwise
@@ -163,11 +165,11 @@ def funnel_sql(*, mode: str, breakdown: str) -> str:
 
 
 def funnel(*, start: datetime, end: datetime, mode: str = Mode.CREATED, breakdown: str = "") -> FunnelResult:
-    """Counts reaching each funnel stage for the period [start, end), overall and per breakdown."""
-    if mode not in Mode.ALL:
-        raise ValueError(f"Unknown funnel mode {mode!r}")
-    if breakdown not in BREAKDOWNS:
-        raise ValueError(f"Unknown breakdown {breakdown!r}")
+    """Counts reaching each funnel stage for the period [start, end), overall and per breakdown.
+
+    The reference: computed from the whole stage history on every call. The pages, the API and
+    the CSV exports read the same numbers pre-aggregated (`reporting.funnel_facts.read`)."""
+    check(mode=mode, breakdown=breakdown)
     sql = funnel_sql(mode=mode, breakdown=breakdown)
     if mode == Mode.MQL:
         params = [connection.ops.adapt_datetimefield_value(end), connection.ops.adapt_datetimefield_value(start)]
@@ -176,15 +178,30 @@ def funnel(*, start: datetime, end: datetime, mode: str = Mode.CREATED, breakdow
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         raw = cursor.fetchall()
+    return result_of(mode=mode, breakdown=breakdown, start=start, end=end, rows=raw)
+
+
+def check(*, mode: str, breakdown: str) -> None:
+    if mode not in Mode.ALL:
+        raise ValueError(f"Unknown funnel mode {mode!r}")
+    if breakdown not in BREAKDOWNS:
+        raise ValueError(f"Unknown breakdown {breakdown!r}")
+
+
+def result_of(
+    *, mode: str, breakdown: str, start: datetime, end: datetime, rows: Iterable[Sequence[Any]]
+) -> FunnelResult:
+    """The result from (group key, one count per funnel stage) rows, one per group."""
     stages = [stage.value for stage in FUNNEL]
-    rows = [
-        FunnelRow(key=str(r[0] or ""), counts={s: int(v or 0) for s, v in zip(stages, r[1:], strict=True)}) for r in raw
+    lines = [
+        FunnelRow(key=str(r[0] or ""), counts={s: int(v or 0) for s, v in zip(stages, r[1:], strict=True)})
+        for r in rows
     ]
     if mode == Mode.MQL:  # the cohort starts at MQL: everything before it is not part of the question
-        for row in rows:
-            row.counts[Stage.LEAD] = row.counts[Stage.MQL]
-    total = FunnelRow(key="", counts={s: sum(row.counts[s] for row in rows) for s in stages}, label="All leads")
-    rows.sort(key=lambda row: (-row.counts[Stage.MQL], -row.counts[Stage.LEAD], row.key))
+        for line in lines:
+            line.counts[Stage.LEAD] = line.counts[Stage.MQL]
+    total = FunnelRow(key="", counts={s: sum(line.counts[s] for line in lines) for s in stages}, label="All leads")
+    lines.sort(key=lambda line: (-line.counts[Stage.MQL], -line.counts[Stage.LEAD], line.key))
     return FunnelResult(
-        mode=mode, breakdown=breakdown, start=start, end=end, total=total, rows=rows if breakdown else []
+        mode=mode, breakdown=breakdown, start=start, end=end, total=total, rows=lines if breakdown else []
     )

@@ -1,9 +1,10 @@
 """The report pages' reads, assembled once for the pages, the CSV exports and the API.
 
-The numbers come from `reporting.funnel` and `reporting.selectors` unchanged; this module only
-labels them (campaign, team and rep names, in one query each), derives the shares a reader wants
-next to a count (within-SLA share per rep, attainment of the whole period), ranks the breakdown
-rows, and attaches to each count the lead-list filters that select exactly the leads behind it
+The numbers come from `reporting.funnel_facts` (the funnel pre-aggregated, equal to the reference
+`reporting.funnel.funnel`) and `reporting.selectors` unchanged; this module only labels them
+(campaign, team and rep names, in one query each), derives the shares a reader wants next to a
+count (within-SLA share per rep, attainment of the whole period), ranks the breakdown rows, and
+attaches to each count the lead-list filters that select exactly the leads behind it
 (`leads.filters.LeadFilter`; tests/reporting/test_funnel.py proves they match).
 """
 
@@ -19,8 +20,8 @@ from django.utils import timezone
 
 from leads.lifecycle import FUNNEL, Stage
 from leads.models import Channel, Segment
-from reporting import selectors
-from reporting.funnel import Mode, funnel
+from reporting import funnel_facts, selectors, services
+from reporting.funnel import Mode
 
 # --- The reports and who may read them ---------------------------------------------------------
 
@@ -191,8 +192,13 @@ def _funnel_line(row: Any, *, label: str, mode: str, start: datetime, end: datet
 
 
 def funnel_report(*, start: datetime, end: datetime, mode: str, breakdown: str) -> FunnelReport:
-    """The funnel (one grouped query) with labels (at most one more) and drill-down filters."""
-    result = funnel(start=start, end=end, mode=mode, breakdown=breakdown)
+    """The funnel with labels (at most one more query) and drill-down filters.
+
+    Read from the pre-aggregation (one query) after applying its queued changes (one query when
+    none are queued; the beat task applies them every minute), so the numbers are never staler
+    than the read."""
+    services.funnel_facts_refresh()
+    result = funnel_facts.read(start=start, end=end, mode=mode, breakdown=breakdown)
     labels = breakdown_labels(breakdown, [row.key for row in result.rows]) if breakdown else {}
     common = {"mode": mode, "start": start, "end": end}
     total = _funnel_line(result.total, label="All leads", breakdown="", **common)

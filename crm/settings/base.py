@@ -305,6 +305,8 @@ CELERY_BEAT_SCHEDULE["nightly-score-decay"] = {
 }
 # Every minute: SLA warnings, breaches and escalations (each exactly once per clock).
 CELERY_BEAT_SCHEDULE["sla-sweep"] = {"task": "handoff.sla_sweep", "schedule": 60.0}
+# Every minute: apply queued changes to the funnel report's pre-aggregation (reporting.funnel_facts).
+CELERY_BEAT_SCHEDULE["refresh-funnel-facts"] = {"task": "reporting.refresh_funnel_facts", "schedule": 60.0}
 
 # Used in emailed links.
 BATON_BASE_URL = os.environ.get("BATON_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
