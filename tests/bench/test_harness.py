@@ -1,0 +1,96 @@
+"""The benchmark harness (bench/): what it counts and selects, and that the SLA sweep's set-up
+gives every run the same work and leaves nothing behind. No timings are asserted."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+import bench.__main__ as bench_main
+from bench import sla
+from bench.harness import measure
+from handoff import services
+from handoff.models import Assignment, Notification, SlaClock, SlaEvent, Team, TeamMembership
+from leads.lifecycle import Stage
+from leads.models import Lead
+from tests import factories
+
+
+def test_measure_counts_the_queries_of_a_test_client_request(client, marketer):
+    factories.LeadFactory.create_batch(3)
+    client.force_login(marketer)
+    with CaptureQueriesContext(connection) as captured:
+        client.get("/leads/")
+    pinned = len(captured)  # read now: the next request's `request_started` empties the log it reads
+
+    result = measure("lead_list", lambda: client.get("/leads/"), repeat=2)
+
+    assert len(captured) == 0  # what `measure` used to report for every page
+    assert result.queries == pinned == 10  # as tests/leads/test_pages.py pins it
+
+
+def test_only_takes_group_and_benchmark_names():
+    groups = bench_main._groups()
+
+    assert bench_main.select("", groups) == dict.fromkeys(groups)
+    assert bench_main.select("sla_sweep,csv_import", groups) == {"sla_sweep": None, "csv_import": None}
+    assert bench_main.select("my_leads,lead_page,funnel", groups) == {
+        "pages": frozenset({"my_leads", "lead_page"}),
+        "funnel": None,
+    }
+    with pytest.raises(SystemExit, match="no benchmark 'lead_lists'"):
+        bench_main.select("lead_lists", groups)
+
+
+@pytest.fixture
+def small_sweep(monkeypatch, manager, marketer):
+    """600 leads, three SDRs; clocks started over 5 hours so a sweep finds work at this size."""
+    monkeypatch.setattr(sla, "OPEN_CLOCKS", 600)
+    monkeypatch.setattr(sla, "TEAMS", 3)
+    monkeypatch.setattr(sla, "STANDARD_SPAN", timedelta(hours=5))
+    monkeypatch.setattr(sla, "drop_enqueued", lambda: None)
+    for username in ("sdr.ana", "sdr.ben", "sdr.cai"):
+        factories.sdr(username=username)
+    now = timezone.now()
+    Lead.objects.bulk_create(
+        [Lead(email=f"lead{i}@firm{i}.example", stage=Stage.MQL, stage_changed_at=now) for i in range(600)]
+    )
+
+
+def _counts() -> dict[str, int]:
+    return {
+        model.__name__: model.objects.count()
+        for model in (Assignment, SlaClock, SlaEvent, Notification, Team, TeamMembership)
+    }
+
+
+def test_the_sweep_setup_repeats_the_same_work_and_leaves_nothing(small_sweep):
+    before = _counts()
+    leads = list(Lead.objects.order_by("pk").values_list("pk", "owner_id", "updated_at"))
+    setup = sla.SweepSetup()
+    setup.create()
+    assert setup.open_clocks == 600
+    assert SlaClock.objects.filter(policy__name=services.HOT_POLICY_NAME).count() == 6
+
+    hot_due = SlaClock.objects.filter(
+        policy__name=services.HOT_POLICY_NAME, due_at__gt=setup.t_prev, due_at__lte=setup.t0
+    ).count()
+    work = {}
+    for now in (setup.t_prev + sla.TICK, setup.t0):
+        first = services.sla_sweep(now=now)
+        setup.undo(now)
+        assert services.sla_sweep(now=now) == first
+        setup.undo(now)
+        work[now] = first
+    setup.remove()
+
+    routine, catch_up = work.values()
+    assert routine["warnings"] + routine["breaches"] > 0
+    assert catch_up["breaches"] > routine["breaches"]
+    assert catch_up["reassigned"] == hot_due > 0  # hot clocks are reassigned on breach
+    assert _counts() == before
+    assert list(Lead.objects.order_by("pk").values_list("pk", "owner_id", "updated_at")) == leads
