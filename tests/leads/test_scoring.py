@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -316,13 +317,11 @@ def test_small_batches_give_the_same_scores_as_one_batch(marketer):
     assert {lead.pk: stored(lead) for lead in leads} == first
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.postgres
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite has one writer: batches run one after another")
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_batches_run_in_parallel_on_postgresql_give_the_same_scores_and_promotions(settings):
     """Outside a transaction, PostgreSQL rescoring runs batches on several connections at once."""
-    from django.db import connection
-
-    if connection.vendor != "postgresql":
-        pytest.skip("SQLite has one writer: batches run one after another")
     settings.CELERY_TASK_ALWAYS_EAGER = True
     hot = [LeadFactory(job_title="VP Sales", email=f"vp{i}@example.com") for i in range(6)]
     cold = [LeadFactory(job_title="Engineer", email=f"eng{i}@example.com") for i in range(6)]
