@@ -256,9 +256,7 @@ SPECTACULAR_SETTINGS = {
 # --- Email ----------------------------------------------------------------------------------
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
 EMAIL_BACKEND = (
-    "django.core.mail.backends.smtp.EmailBackend"
-    if EMAIL_HOST
-    else "django.core.mail.backends.console.EmailBackend"
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend"
 )
 EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "587"))
 EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
@@ -303,6 +301,9 @@ CELERY_BEAT_SCHEDULE["nightly-score-decay"] = {
     "task": "leads.decay_scores",
     "schedule": crontab(hour=2, minute=30),
 }
+# How many batches a full rescore runs at once on PostgreSQL (each on its own connection);
+# unset: one per CPU core, at most 4. SQLite always runs one.
+SCORING_RESCORE_THREADS = int(os.environ["BATON_RESCORE_THREADS"]) if os.environ.get("BATON_RESCORE_THREADS") else None
 # Every minute: SLA warnings, breaches and escalations (each exactly once per clock).
 CELERY_BEAT_SCHEDULE["sla-sweep"] = {"task": "handoff.sla_sweep", "schedule": 60.0}
 # Every minute: apply queued changes to the funnel report's pre-aggregation (reporting.funnel_facts).
