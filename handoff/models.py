@@ -214,7 +214,12 @@ class Assignment(models.Model):
                 name="assignment_open_xor_ended",
             ),
         ]
-        indexes = [models.Index(fields=["rep", "is_open"], name="assignment_rep_open")]
+        indexes = [
+            models.Index(fields=["rep", "is_open"], name="assignment_rep_open"),
+            # "My leads" counts a rep's open assignments, joined to their running clocks
+            # (sla_running_by_due), from the two indexes alone.
+            models.Index(fields=["rep", "id"], name="assignment_open_rep_id", condition=Q(is_open=True)),
+        ]
         permissions = [
             ("review_mql_queue", "Can review the MQL queue (hand off, nurture, disqualify)"),
             ("work_leads", "Can work assigned leads (touch, accept, reject, discovery call, convert)"),
@@ -254,15 +259,31 @@ class SlaClock(models.Model):
     class Meta:
         ordering = ["due_at", "id"]
         indexes = [
-            # The sweep's question: running clocks whose warning or due time has passed.
+            # The sweep's questions: running clocks still to breach whose due time has passed, and
+            # running clocks still to warn (neither warned nor breached) whose warning time has passed
+            # but not their due time (`due_at` in the key lets the planner see how few those are).
+            # Handled clocks leave the index, so neither question walks the long-overdue clocks.
             models.Index(
                 fields=["due_at"],
                 name="sla_running_due",
-                condition=Q(first_touch_at__isnull=True, stopped_at__isnull=True),
+                condition=Q(first_touch_at__isnull=True, stopped_at__isnull=True, breached_at__isnull=True),
             ),
             models.Index(
-                fields=["warn_at"],
+                fields=["warn_at", "due_at"],
                 name="sla_running_warn",
+                condition=Q(
+                    first_touch_at__isnull=True,
+                    stopped_at__isnull=True,
+                    warned_at__isnull=True,
+                    breached_at__isnull=True,
+                ),
+            ),
+            # "My leads": every running clock, breached or not, in due order — a rep's most urgent
+            # are read from it and stop at the page size — with what counting them by SLA status
+            # needs, so the counts come from the index alone.
+            models.Index(
+                fields=["due_at", "assignment", "warn_at"],
+                name="sla_running_by_due",
                 condition=Q(first_touch_at__isnull=True, stopped_at__isnull=True),
             ),
         ]

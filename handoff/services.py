@@ -115,6 +115,23 @@ def notify(*, recipient: Any, kind: str, title: str, body: str = "", lead: Lead 
     return notification
 
 
+def notify_many(notifications: list[Notification]) -> list[Notification]:
+    """Unsaved notifications saved in one INSERT, each emailed after commit (one task each, as `notify`)."""
+    from handoff import tasks
+
+    if not notifications:
+        return []
+    created = Notification.objects.bulk_create(notifications)
+    ids = [notification.pk for notification in created]
+
+    def email() -> None:
+        for pk in ids:
+            tasks.email_notification.delay(notification_id=pk)
+
+    transaction.on_commit(email)
+    return created
+
+
 def notification_email(*, notification_id: int) -> bool:
     """Email one notification once (idempotent). Returns whether a mail was sent."""
     from django.conf import settings
@@ -690,6 +707,7 @@ def lead_advance(*, lead_id: int, user: Any, to: str, reason: str = "") -> Lead:
 # --- The SLA sweep -----------------------------------------------------------------------------
 
 RUNNING = Q(first_touch_at__isnull=True, stopped_at__isnull=True, assignment__is_open=True)
+BREACH_RELATED = ("policy", "assignment__lead", "assignment__rep", "assignment__team__manager")
 
 
 def _locked(queryset):  # type: ignore[no-untyped-def]
@@ -700,77 +718,126 @@ def _locked(queryset):  # type: ignore[no-untyped-def]
 
 def sla_sweep(*, now: datetime | None = None, batch: int = 500) -> dict[str, int]:
     """Record warnings and breaches and run escalations, each exactly once per clock, even with
-    several sweeps at once: each clock is handled in its own transaction under a row lock that
-    other sweeps skip, and its marker (`warned_at`, `breached_at`) is set in that transaction."""
+    several sweeps at once. A batch of due clocks is locked (rows other sweeps skip), marked
+    (`breached_at`, `warned_at`), and given its events and notifications in bulk, in one
+    transaction. A clock whose policy reassigns on breach is handled alone, in its own transaction
+    (marker, event, notifications and reassignment together), as the reassignment locks the lead
+    and its team; so the statements grow with the reassignments only."""
     now = now or timezone.now()
     done = {"warnings": 0, "breaches": 0, "reassigned": 0}
-    due_ids = list(
-        SlaClock.objects.filter(RUNNING, breached_at__isnull=True, due_at__lte=now).values_list("pk", flat=True)[:batch]
-    )
-    for clock_id in due_ids:
+    managers = _Managers()
+    with transaction.atomic():
+        due = list(
+            _locked(SlaClock.objects.filter(RUNNING, breached_at__isnull=True, due_at__lte=now))
+            .select_related(*BREACH_RELATED)
+            .order_by("due_at", "id")[:batch]
+        )
+        notifying = [clock for clock in due if clock.policy.breach_action == BreachAction.NOTIFY]
+        _breach_many(notifying, now, managers)
+    done["breaches"] += len(notifying)
+    for clock in due:
+        if clock.policy.breach_action == BreachAction.NOTIFY:
+            continue
         with transaction.atomic():
-            clock = _locked(SlaClock.objects.filter(RUNNING, pk=clock_id, breached_at__isnull=True)).first()
-            if clock is None:
-                continue  # another sweep has it, or the rep touched the lead meanwhile
-            reassigned = _breach(clock, now)
-            done["breaches"] += 1
-            done["reassigned"] += reassigned
-    warn_ids = list(
-        SlaClock.objects.filter(RUNNING, warned_at__isnull=True, warn_at__lte=now, due_at__gt=now).values_list(
-            "pk", flat=True
-        )[:batch]
-    )
-    for clock_id in warn_ids:
-        with transaction.atomic():
+            # Re-locked: the batch's lock ended with its transaction.
             clock = _locked(
-                SlaClock.objects.filter(RUNNING, pk=clock_id, warned_at__isnull=True, due_at__gt=now)
+                SlaClock.objects.filter(RUNNING, pk=clock.pk, breached_at__isnull=True).select_related(*BREACH_RELATED)
             ).first()
             if clock is None:
-                continue
-            _warn(clock, now)
-            done["warnings"] += 1
+                continue  # another sweep has it, or the rep touched the lead meanwhile
+            done["reassigned"] += _breach(clock, now, managers)
+            done["breaches"] += 1
+    with transaction.atomic():
+        warned = list(
+            _locked(
+                SlaClock.objects.filter(
+                    RUNNING, warned_at__isnull=True, breached_at__isnull=True, warn_at__lte=now, due_at__gt=now
+                )
+            )
+            .select_related("assignment__lead", "assignment__rep")
+            .order_by("warn_at", "id")[:batch]
+        )
+        _warn_many(warned, now)
+    done["warnings"] += len(warned)
     return done
 
 
-def _warn(clock: SlaClock, now: datetime) -> None:
-    SlaClock.objects.filter(pk=clock.pk).update(warned_at=now)
-    SlaEvent.objects.create(clock=clock, kind=SlaEvent.Kind.WARNING, at=now)
-    assignment = Assignment.objects.select_related("lead", "rep").get(pk=clock.assignment_id)
+class _Managers:
+    """Who hears of a breach in a team: its manager, or every manager when it has none (read once)."""
+
+    def __init__(self) -> None:
+        self._everyone: list[Any] | None = None
+
+    def of(self, team: Team | None) -> list[Any]:
+        if team is not None and team.manager_id:
+            return [team.manager]
+        if self._everyone is None:
+            self._everyone = _managers_of(None)
+        return self._everyone
+
+
+def _warn_many(clocks: list[SlaClock], now: datetime) -> None:
+    """Mark a batch of locked clocks warned, with their events and their reps' notifications."""
+    if not clocks:
+        return
+    SlaClock.objects.filter(pk__in=[clock.pk for clock in clocks]).update(warned_at=now)
+    SlaEvent.objects.bulk_create([SlaEvent(clock=clock, kind=SlaEvent.Kind.WARNING, at=now) for clock in clocks])
+    notify_many([_warning(clock, now) for clock in clocks])
+
+
+def _warning(clock: SlaClock, now: datetime) -> Notification:
+    assignment = clock.assignment
     minutes = max(int((clock.due_at - now).total_seconds() // 60), 0)
-    notify(recipient=assignment.rep, kind=NotificationKind.SLA_WARNING,
-           title=f"First touch due soon: {assignment.lead}",
-           body=f"The first touch on {assignment.lead} is due in {minutes} minutes "
-                f"({timezone.localtime(clock.due_at):%H:%M}).", lead=assignment.lead)  # fmt: skip
+    return Notification(recipient=assignment.rep, kind=NotificationKind.SLA_WARNING,
+                        title=f"First touch due soon: {assignment.lead}",
+                        body=f"The first touch on {assignment.lead} is due in {minutes} minutes "
+                             f"({timezone.localtime(clock.due_at):%H:%M}).", lead=assignment.lead)  # fmt: skip
 
 
-def _breach(clock: SlaClock, now: datetime) -> int:
+def _breach_many(clocks: list[SlaClock], now: datetime, managers: _Managers) -> None:
+    """Mark a batch of locked clocks (whose policies only notify) breached, with their events and
+    their managers' notifications."""
+    if not clocks:
+        return
+    SlaClock.objects.filter(pk__in=[clock.pk for clock in clocks]).update(breached_at=now)
+    SlaEvent.objects.bulk_create([SlaEvent(clock=clock, kind=SlaEvent.Kind.BREACH, at=now) for clock in clocks])
+    notify_many([note for clock in clocks for note in _breach_notifications(clock, now, managers)])
+
+
+def _breach_notifications(clock: SlaClock, now: datetime, managers: _Managers) -> list[Notification]:
+    assignment, policy = clock.assignment, clock.policy
+    if policy.breach_action not in (BreachAction.NOTIFY, BreachAction.BOTH):
+        return []
+    late = int((now - clock.due_at).total_seconds() // 60)
+    return [
+        Notification(recipient=manager, kind=NotificationKind.SLA_BREACH, title=f"SLA breached: {assignment.lead}",
+                     body=f"{assignment.rep} has not touched {assignment.lead} "
+                          f"(due {timezone.localtime(clock.due_at):%a %H:%M}, "
+                          f"{late} min ago) under the “{policy.name}” policy.", lead=assignment.lead)
+        for manager in managers.of(assignment.team)
+    ]  # fmt: skip
+
+
+def _breach(clock: SlaClock, now: datetime, managers: _Managers) -> int:
+    """Breach one locked clock whose policy reassigns: marker, event, notifications, reassignment."""
     SlaClock.objects.filter(pk=clock.pk).update(breached_at=now)
     SlaEvent.objects.create(clock=clock, kind=SlaEvent.Kind.BREACH, at=now)
-    assignment = Assignment.objects.select_related("lead", "rep", "team", "team__manager").get(pk=clock.assignment_id)
-    policy = SlaPolicy.objects.get(pk=clock.policy_id)
-    late = int((now - clock.due_at).total_seconds() // 60)
-    if policy.breach_action in (BreachAction.NOTIFY, BreachAction.BOTH):
-        for manager in _managers_of(assignment.team):
-            notify(recipient=manager, kind=NotificationKind.SLA_BREACH, title=f"SLA breached: {assignment.lead}",
-                   body=f"{assignment.rep} has not touched {assignment.lead} "
-                        f"(due {timezone.localtime(clock.due_at):%a %H:%M}, "
-                        f"{late} min ago) under the “{policy.name}” policy.", lead=assignment.lead)  # fmt: skip
-    if policy.breach_action in (BreachAction.REASSIGN, BreachAction.BOTH):
-        try:
-            with transaction.atomic():
-                lead_reassign(lead_id=assignment.lead_id, user=None, reason=f"SLA “{policy.name}” breached", at=now)
-        except ValidationError as exc:
-            SlaEvent.objects.create(
-                clock=clock,
-                kind=SlaEvent.Kind.REASSIGNED,
-                at=now,
-                detail=f"Not reassigned: {_message(exc)}"[:300],
-            )
-            return 0
-        SlaClock.objects.filter(pk=clock.pk).update(escalated_at=now)
-        SlaEvent.objects.create(clock=clock, kind=SlaEvent.Kind.REASSIGNED, at=now, detail="Reassigned to the next rep")
-        return 1
-    return 0
+    notify_many(_breach_notifications(clock, now, managers))
+    policy = clock.policy
+    try:
+        with transaction.atomic():
+            lead_reassign(lead_id=clock.assignment.lead_id, user=None, reason=f"SLA “{policy.name}” breached", at=now)
+    except ValidationError as exc:
+        SlaEvent.objects.create(
+            clock=clock,
+            kind=SlaEvent.Kind.REASSIGNED,
+            at=now,
+            detail=f"Not reassigned: {_message(exc)}"[:300],
+        )
+        return 0
+    SlaClock.objects.filter(pk=clock.pk).update(escalated_at=now)
+    SlaEvent.objects.create(clock=clock, kind=SlaEvent.Kind.REASSIGNED, at=now, detail="Reassigned to the next rep")
+    return 1
 
 
 # --- Settings a manager edits ----------------------------------------------------------------

@@ -7,6 +7,7 @@ sent to sign in, signed-in people without it get 403 (PermissionRequiredMixin's 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,10 +18,13 @@ from django.core.exceptions import ValidationError
 from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.functional import cached_property
+from django.utils.safestring import SafeString
 from django.views import View
 from django.views.generic import FormView
 
+from crm.display import DateTexts, url_maker
 from crm.list_filters import checkbox_options, has_value, url_without
 from crm.pagination import InvalidCursorError, KeysetPage, KeysetPaginator, count_capped
 from leads import selectors, services
@@ -28,6 +32,8 @@ from leads.filters import DEFAULT_SORT, LEAD_SORTS, LeadFilter, lead_sort_orderi
 from leads.forms import LeadCreateForm, LeadEditForm, StageChangeForm, add_service_errors
 from leads.lifecycle import FUNNEL, Actor, Stage, TransitionRefused, passed_stages
 from leads.models import Channel, Lead, Segment, StageTransition
+from leads.templatetags.leads_tags import stage_badge_html, timeline_entries
+from leads.templatetags.scoring_tags import explanation_of, score_parts
 
 # Filters shown in the collapsible panel (the search box sits in the toolbar).
 PANEL_FILTERS = (
@@ -43,10 +49,69 @@ PANEL_FILTERS = (
 )
 
 
+CHANNEL_LABELS: dict[str, str] = dict(Channel.choices)
+
+
 @dataclass(frozen=True)
 class FilterChip:
     label: str
     remove_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class LeadRow:
+    """What a row of the lead list shows, formatted once here: the template only places it
+    (numbers as text too, which spares the template localising each one)."""
+
+    lead: Lead
+    id: str
+    url: str
+    name: str
+    stage_badge: SafeString
+    company: str
+    segment: str
+    fit: str
+    engagement: str
+    fit_parts: SafeString
+    engagement_parts: SafeString
+    channel: str
+    campaign: str
+    owner: str
+    created_iso: str
+    created_title: str
+    created_day: str
+
+
+def lead_rows(leads: Iterable[Lead]) -> list[LeadRow]:
+    """The rows of a page of leads (loaded with company, owner and campaign): no query."""
+    detail_url = url_maker("leads:detail")
+    dates = DateTexts()
+    rows = []
+    for lead in leads:
+        company, owner, created = lead.company, lead.owner, timezone.localtime(lead.created_at)
+        explanation = explanation_of(lead)
+        rows.append(
+            LeadRow(
+                lead=lead,
+                id=str(lead.pk),
+                url=detail_url(lead.pk),
+                name=lead.full_name or lead.email,
+                stage_badge=stage_badge_html(lead.stage),
+                company=company.name if company else "",
+                segment=company.segment_label if company else "",
+                fit=str(lead.fit_score),
+                engagement=str(lead.engagement_score),
+                fit_parts=score_parts(explanation, "fit"),
+                engagement_parts=score_parts(explanation, "engagement"),
+                channel=CHANNEL_LABELS.get(lead.source_channel, lead.source_channel),
+                campaign=lead.campaign.name if lead.campaign else "",
+                owner=(owner.get_full_name() or owner.get_username()) if owner else "",
+                created_iso=created.isoformat(),
+                created_title=dates.format(created, "DATETIME_FORMAT"),
+                created_day=dates.format(created.date(), "M j, Y"),
+            )
+        )
+    return rows
 
 
 class LeadListView(PermissionRequiredMixin, View):
@@ -67,7 +132,7 @@ class LeadListView(PermissionRequiredMixin, View):
         total: tuple[int, bool] | None = None
         cursor_error = ""
         try:
-            queryset, filterset = selectors.lead_list(user=request.user, params=params)
+            queryset, filterset = selectors.lead_list_page(user=request.user, params=params)
         except ValidationError:
             # Re-validate only to show each error next to its filter; no leads are listed.
             filterset = LeadFilter(data=params, queryset=Lead.objects.none())
@@ -90,6 +155,7 @@ class LeadListView(PermissionRequiredMixin, View):
         context = {
             "form": form,
             "page": page,
+            "rows": lead_rows(page) if page is not None else [],
             "has_page": page is not None,  # an empty KeysetPage is falsy in templates
             "has_cursor": bool(request.GET.get("cursor")),
             "total": total[0] if total else 0,
@@ -240,10 +306,12 @@ def lead_page_context(request: HttpRequest, lead: Lead, *, stage_form: StageChan
     timeline = selectors.lead_timeline(lead=lead, limit=TIMELINE_LIMIT)
     return {
         "lead": lead,
+        "explanation": explanation_of(lead),
         "duplicates": selectors.lead_duplicates(lead=lead),
         "merges": selectors.lead_merges(lead=lead),
         "can_merge": can_change,
         "timeline": timeline,
+        "timeline_entries": timeline_entries(timeline),
         "timeline_truncated": len(timeline) >= TIMELINE_LIMIT,
         "history": list(reversed(history)),
         "funnel": _funnel_steps(lead, history),

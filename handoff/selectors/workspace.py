@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
+from django.db.models import Case, Count, FilteredRelation, IntegerField, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from handoff import services
@@ -43,6 +43,34 @@ TOPIC_ACTIVITY_LIMIT = 200
 TOPIC_LIMIT = 6
 CALLS_LIMIT = 10
 RUNNING_CLOCK = Q(clock__first_touch_at__isnull=True, clock__stopped_at__isnull=True)
+# What a row of "My leads" shows (handoff.views.workspace.my_leads_rows and its template).
+MY_LEADS_ROW_FIELDS = (
+    "assigned_at",
+    "is_open",
+    "lead__email",
+    "lead__first_name",
+    "lead__last_name",
+    "lead__job_title",
+    "lead__source_channel",
+    "lead__source_detail",
+    "lead__stage",
+    "lead__fit_score",
+    "lead__engagement_score",
+    "lead__hot_signal_at",
+    "lead__company__name",
+    "lead__company__size",
+    "lead__company__country",
+    "lead__campaign__name",
+    "rep__username",
+    "rep__first_name",
+    "rep__last_name",
+    "team__name",
+    "clock__started_at",
+    "clock__warn_at",
+    "clock__due_at",
+    "clock__first_touch_at",
+    "clock__stopped_at",
+)
 
 # Stages at which each action is offered (the services have the final word).
 TOUCH_STAGES = frozenset({Stage.MQL, Stage.SAL})
@@ -181,27 +209,42 @@ class MyLeads:
 
 def my_leads(*, scope: WorkspaceScope, now: datetime | None = None, limit: int = MY_LEADS_LIMIT) -> MyLeads:
     """Open assignments in scope, running clocks first (breached, then the soonest due), then the
-    leads already touched; with the counts by SLA status. Two queries."""
+    leads already touched; with the counts by SLA status. Two queries, each read from indexes
+    however many leads the scope holds:
+
+    - the counts join the open assignments (assignment_open_rep_id) to their running clocks
+      (sla_running_by_due) from the indexes alone; an open assignment's clock is running or
+      touched, as only ending the assignment stops it untouched (services._end_assignment), so
+      the touched ones are the rest;
+    - the rows: when the running clocks fill the page, they are read in due order from
+      sla_running_by_due, stopping at `limit`; otherwise the few running ones and the touched
+      ones are sorted together.
+    """
     now = now or timezone.now()
     base = _scoped_assignments(scope)
-    rows_qs = (
-        base.select_related("lead", "lead__company", "lead__campaign", "rep", "team", "clock")
-        .annotate(running_rank=Case(When(RUNNING_CLOCK, then=Value(0)), default=Value(1), output_field=IntegerField()))
-        .order_by("running_rank", "clock__due_at", "assigned_at", "id")
+    counts = base.annotate(running=FilteredRelation("clock", condition=RUNNING_CLOCK)).aggregate(
+        total=Count("id"),
+        breached=Count("running__due_at", filter=Q(running__due_at__lte=now)),
+        at_risk=Count("running__due_at", filter=Q(running__warn_at__lte=now, running__due_at__gt=now)),
+        on_track=Count("running__due_at", filter=Q(running__warn_at__gt=now)),
     )
+    total = counts.pop("total")
+    counts["touched"] = total - sum(counts.values())
+    rows_qs = base.select_related("lead", "lead__company", "lead__campaign", "rep", "team", "clock").only(
+        *MY_LEADS_ROW_FIELDS  # up to 200 rows of six joined tables: only what a row shows is read
+    )
+    if total - counts["touched"] >= limit:
+        # An inner join with exactly the index's condition, so the index drives the read.
+        rows_qs = rows_qs.filter(RUNNING_CLOCK, clock__isnull=False).order_by("clock__due_at", "assigned_at", "id")
+    else:
+        rows_qs = rows_qs.annotate(
+            running_rank=Case(When(RUNNING_CLOCK, then=Value(0)), default=Value(1), output_field=IntegerField())
+        ).order_by("running_rank", "clock__due_at", "assigned_at", "id")
     rows = []
     for assignment in rows_qs[:limit]:
         clock = _clock_of(assignment)
         status = clock.status_at(now) if clock else ""
         rows.append(WorkRow(assignment, assignment.lead, clock, status))
-    counts = base.aggregate(
-        total=Count("id"),
-        breached=Count("id", filter=RUNNING_CLOCK & Q(clock__due_at__lte=now)),
-        at_risk=Count("id", filter=RUNNING_CLOCK & Q(clock__warn_at__lte=now, clock__due_at__gt=now)),
-        on_track=Count("id", filter=RUNNING_CLOCK & Q(clock__warn_at__gt=now)),
-        touched=Count("id", filter=Q(clock__first_touch_at__isnull=False)),
-    )
-    total = counts.pop("total")
     return MyLeads(rows=rows, total=total, counts=counts, now=now)
 
 

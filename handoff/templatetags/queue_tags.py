@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from html import escape
+from typing import Any
 
 from django import template
 from django.utils import timezone
+from django.utils.safestring import SafeString
 from django.utils.timesince import timesince
 
 register = template.Library()
@@ -78,3 +81,37 @@ def badge_count(count: int) -> str:
     except (TypeError, ValueError):
         return ""
     return "99+" if number > 99 else str(number)
+
+
+def score_breakdown_html(title: str, breakdown: Any, empty: str) -> SafeString:
+    """One score of a queue row's "why" panel, part by part, with the total and a warning when the
+    recorded parts do not add up. `breakdown` is a handoff.views.queue.ScoreBreakdown.
+
+    Written out here, not in an include: every row of the queue has two, and an include with a
+    loop per row cost more than the rest of the row. Every value put in is escaped or a number."""
+    title = escape(title)
+    html = [
+        f'<div class="col-md-4"><h3 class="card-title-sm mb-2">{title} score · {int(breakdown.score)}</h3>'
+        f'<ul class="score-parts" aria-label="{title} score, part by part">'
+    ]
+    html.extend(
+        f'<li><span class="part-label">{escape(part.label)}</span>'
+        f'<span class="part-points{" is-negative" if part.points < 0 else ""}">{signed(part.points)}</span></li>'
+        for part in breakdown.parts
+    )
+    if breakdown.parts:
+        html.append(
+            f'<li class="part-total"><span class="part-label">Total</span>'
+            f'<span class="part-points">{int(breakdown.total)}</span></li>'
+        )
+    else:
+        html.append(f'<li class="text-body-tertiary">{escape(empty)}</li>')
+    html.append("</ul>")
+    if not breakdown.adds_up:
+        html.append(
+            '<p class="small text-warning-emphasis mt-2 mb-0"><i class="bi bi-exclamation-triangle me-1" '
+            f'aria-hidden="true"></i>The recorded breakdown does not add up to {int(breakdown.score)}; '
+            "the lead is due a rescore.</p>"
+        )
+    html.append("</div>")
+    return SafeString("".join(html))

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from django import forms
 from django.contrib import messages
@@ -26,8 +26,10 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import SafeString
 from django.views import View
 
+from crm.display import DateTexts, url_maker
 from crm.list_filters import checkbox_options, has_value, url_without
 from crm.pagination import InvalidCursorError, KeysetPage, count_capped
 from handoff import services
@@ -41,8 +43,9 @@ from handoff.forms_queue import (
     wait_label,
 )
 from handoff.selectors import queue as selectors
+from handoff.templatetags.queue_tags import score_breakdown_html, wait
 from leads.models import Channel, Lead, Segment
-from leads.views import FilterChip
+from leads.views import CHANNEL_LABELS, FilterChip
 
 PERMISSION = "handoff.review_mql_queue"
 PANEL_FILTERS = (
@@ -86,11 +89,29 @@ class ScoreBreakdown:
 
 @dataclass
 class QueueRow:
+    """A row of the queue, with what it shows formatted once here (numbers as text, dates,
+    URLs, the score breakdowns' HTML): the template only places it."""
+
     lead: Lead
     wait: timedelta
     fit: ScoreBreakdown
     engagement: ScoreBreakdown
     topics: list[str]
+    id: str = ""
+    url: str = ""
+    name: str = ""
+    company: str = ""
+    segment: str = ""
+    channel: str = ""
+    campaign: str = ""
+    wait_text: str = ""
+    mql_iso: str = ""
+    mql_title: str = ""
+    mql_full: str = ""
+    hot_iso: str = ""
+    hot_title: str = ""
+    hot_full: str = ""
+    why: SafeString = field(default_factory=SafeString)
 
     @property
     def wait_tone(self) -> str:
@@ -154,6 +175,8 @@ class QueueView(PermissionRequiredMixin, View):
         rows = _rows(page.object_list, now) if page is not None else []
         panel_active = sum(1 for name in PANEL_FILTERS if has_value(request.GET, name))
         reasons = selectors.queue_reasons()
+        teams = selectors.handoff_teams()
+        next_url = request.get_full_path()
         context = {
             "form": form,
             "page": page,
@@ -175,12 +198,13 @@ class QueueView(PermissionRequiredMixin, View):
             "channel_options": checkbox_options(form, "source_channel", Channel.choices),
             "first_page_url": url_without(request.GET, "cursor"),
             "clear_url": request.path + (f"?sort={sort}" if sort != DEFAULT_QUEUE_SORT else ""),
-            "next_url": request.get_full_path(),
-            "teams": selectors.handoff_teams(),
-            "nurture_form": QueueActionForm(reasons=reasons, decision=QueueDecision.NURTURE, auto_id="nurture_%s"),
-            "disqualify_form": QueueActionForm(
-                reasons=reasons, decision=QueueDecision.DISQUALIFY, auto_id="disqualify_%s"
-            ),
+            "next_url": next_url,
+            "next_param": quote(next_url),  # as the urlencode filter does
+            "action_url": reverse("handoff:queue_action"),
+            "teams": teams,
+            "team_choice": len(teams) > 1,
+            "nurture_form": _modal_form(reasons, QueueDecision.NURTURE),
+            "disqualify_form": _modal_form(reasons, QueueDecision.DISQUALIFY),
         }
         return render(request, self.template_name, context)
 
@@ -351,10 +375,41 @@ def _rep_and_team(assignment: Any) -> str:
 
 def _rows(leads: list[Lead], now: datetime) -> list[QueueRow]:
     topics = selectors.lead_topics(lead_ids=[lead.pk for lead in leads])
+    detail_url = url_maker("leads:detail")
+    dates = DateTexts()
     rows = []
     for lead in leads:
         fit, engagement = score_breakdowns(lead)
-        rows.append(QueueRow(lead, max(now - lead.mql_at, timedelta(0)), fit, engagement, topics.get(lead.pk, [])))
+        company, mql_at = lead.company, timezone.localtime(lead.mql_at)
+        hot_at = timezone.localtime(lead.hot_signal_at) if lead.hot_signal_at else None
+        wait_for = max(now - lead.mql_at, timedelta(0))
+        rows.append(
+            QueueRow(
+                lead,
+                wait_for,
+                fit,
+                engagement,
+                topics.get(lead.pk, []),
+                id=str(lead.pk),
+                url=detail_url(lead.pk),
+                name=str(lead),
+                company=company.name if company else "",
+                segment=company.segment_label if company else "",
+                channel=CHANNEL_LABELS.get(lead.source_channel, lead.source_channel),
+                campaign=lead.campaign.name if lead.campaign else "",
+                wait_text=wait(wait_for),
+                mql_iso=mql_at.isoformat(),
+                mql_title=dates.format(mql_at, "DATETIME_FORMAT"),
+                mql_full=dates.format(mql_at, "M j, Y H:i"),
+                hot_iso=hot_at.isoformat() if hot_at else "",
+                hot_title=dates.format(hot_at, "M j, H:i") if hot_at else "",
+                hot_full=dates.format(hot_at, "M j, Y H:i") if hot_at else "",
+                why=SafeString(
+                    score_breakdown_html("Fit", fit, "No fit rules matched.")
+                    + score_breakdown_html("Engagement", engagement, "No engagement counted.")
+                ),
+            )
+        )
     return rows
 
 
@@ -381,6 +436,15 @@ def _back_url(request: HttpRequest, candidate: str) -> str:
     ):
         return candidate
     return queue_url
+
+
+def _modal_form(reasons: dict[str, list[Any]], decision: QueueDecision) -> QueueActionForm:
+    """The reason form of a modal (templates/handoff/queue/_reason_modal.html), with the classes
+    crispy-forms would give its fields."""
+    form = QueueActionForm(reasons=reasons, decision=decision, auto_id=f"{decision.value}_%s")
+    form.fields["reason"].widget.attrs["class"] = "select form-select"
+    form.fields["note"].widget.attrs["class"] = "textarea form-control"
+    return form
 
 
 def _style_filter_form(form: Form) -> None:

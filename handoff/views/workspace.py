@@ -9,6 +9,7 @@ decide who may act on which lead and raise PermissionDenied (403) otherwise.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
@@ -17,8 +18,11 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.safestring import SafeString
 from django.views import View
 
+from crm.display import DateTexts, naturaltime, url_maker
 from handoff import services
 from handoff.forms_workspace import (
     DiscoveryCallForm,
@@ -26,25 +30,105 @@ from handoff.forms_workspace import (
     TouchForm,
     add_call_errors,
 )
-from handoff.models import CallOutcome, Opportunity, SlaClock, SlaStatus
+from handoff.models import Assignment, CallOutcome, Opportunity, SlaClock, SlaStatus
 from handoff.selectors import workspace as selectors
+from handoff.templatetags.handoff_tags import sla_clock
 from leads.forms import add_service_errors
 from leads.lifecycle import Stage, TransitionRefused
 from leads.models import Lead
+from leads.templatetags.leads_tags import stage_badge_html, timeline_entries
+from leads.views import CHANNEL_LABELS
 
 
 class WorkspaceView(PermissionRequiredMixin, View):
     permission_required = "handoff.work_leads"
 
 
+@dataclass(frozen=True, slots=True)
+class MyLeadsRow:
+    """A row of "My leads" with what it shows formatted once here (the SLA clock pill, dates,
+    URLs, numbers as text): the template only places it. Up to 200 rows a page."""
+
+    assignment: Assignment
+    lead: Lead
+    clock: SlaClock | None
+    status: str
+    url: str
+    name: str
+    hot_title: str
+    subtitle: str
+    company: str
+    company_line: str
+    stage_badge: SafeString
+    channel: str
+    source_line: str
+    fit: str
+    engagement: str
+    clock_pill: SafeString
+    due: str
+    assigned_iso: str
+    assigned_title: str
+    assigned_ago: str
+    rep_line: str
+
+
+def my_leads_rows(listing: selectors.MyLeads, *, show_rep: bool) -> list[MyLeadsRow]:
+    """The rows of "My leads" (no query: the selector joined what they show)."""
+    work_url = url_maker("handoff:work_lead")
+    dates = DateTexts()
+    zone = timezone.get_current_timezone()
+    now = listing.now
+    rows = []
+    for row in listing.rows:
+        lead, assignment, clock, company = row.lead, row.assignment, row.clock, row.lead.company
+        company_line = ""
+        if company:  # "Enterprise · DE"
+            country = company.country
+            company_line = " · ".join(part for part in (company.segment_label, country.code if country else "") if part)
+        assigned_at = assignment.assigned_at.astimezone(zone)
+        rep_line = ""
+        if show_rep:
+            rep = assignment.rep
+            rep_line = rep.get_full_name() or rep.get_username()
+            if assignment.team:
+                rep_line += f" · {assignment.team.name}"
+        rows.append(
+            MyLeadsRow(
+                assignment=assignment,
+                lead=lead,
+                clock=clock,
+                status=row.status,
+                url=work_url(lead.pk),
+                name=str(lead),
+                hot_title=naturaltime(lead.hot_signal_at, now) if lead.hot_signal_at else "",
+                subtitle=lead.job_title or lead.email,
+                company=company.name if company else "",
+                company_line=company_line,
+                stage_badge=stage_badge_html(lead.stage),
+                channel=CHANNEL_LABELS.get(lead.source_channel, lead.source_channel),
+                source_line=lead.campaign.name if lead.campaign else lead.source_detail or "No campaign",
+                fit=str(lead.fit_score),
+                engagement=str(lead.engagement_score),
+                clock_pill=sla_clock(clock, row.status, now, dates=dates),
+                due=dates.format(clock.due_at.astimezone(zone), "D j M, H:i") if clock else "",
+                assigned_iso=assigned_at.isoformat(timespec="seconds"),
+                assigned_title=dates.format(assigned_at, "DATETIME_FORMAT"),
+                assigned_ago=naturaltime(assignment.assigned_at, now),
+                rep_line=rep_line,
+            )
+        )
+    return rows
+
+
 class MyLeadsView(WorkspaceView):
     def get(self, request: HttpRequest) -> HttpResponse:
         scope = selectors.workspace_scope(user=request.user, rep_param=request.GET.get("rep", ""))
         listing = selectors.my_leads(scope=scope)
+        rows = my_leads_rows(listing, show_rep=scope.is_manager)
         return render(
             request,
             "handoff/workspace/my_leads.html",
-            {"scope": scope, "listing": listing, "rows": listing.rows, "now": listing.now},
+            {"scope": scope, "listing": listing, "rows": rows, "now": listing.now},
         )
 
 
@@ -73,6 +157,7 @@ def _render_brief(
     context: dict[str, Any] = {
         "lead": lead,
         "brief": brief,
+        "timeline_entries": timeline_entries(brief.timeline),
         "now": brief.now,
         "can": allowed,
         "touch_form": (touch_form or TouchForm()) if allowed["touch"] else None,

@@ -404,9 +404,9 @@ def test_the_queue_runs_a_fixed_number_of_queries(client, marketer, count, djang
     client.force_login(marketer)
 
     # session, user, permissions (2), roles for the menu, unread notifications; header: waiting
-    # count, oldest wait, review count + the middle review; page rows, their topics; teams,
-    # reasons, campaign choices for the filter form.
-    with django_assert_num_queries(15):
+    # count with the oldest wait, review count + the middle review; page rows, their topics;
+    # teams, reasons, campaign choices for the filter form.
+    with django_assert_num_queries(14):
         response = client.get(QUEUE_URL)
     assert len(listed(response)) == count
 
@@ -417,7 +417,7 @@ def test_a_filtered_queue_adds_only_its_own_count_and_lookups(client, marketer, 
     campaign = Lead.objects.first().campaign
     client.force_login(marketer)
 
-    with django_assert_num_queries(16):  # + the filtered count, + validating the campaign id
+    with django_assert_num_queries(15):  # + the filtered count, + validating the campaign id
         response = client.get(QUEUE_URL, {"campaign": campaign.pk, "sort": "fit", "source_channel": "organic_search"})
     assert len(listed(response)) == count
 
@@ -464,6 +464,36 @@ def test_review_time_is_the_median_of_the_last_seven_days(marketer):
     review(2, 3)
     result = selectors.queue_review_time(now=now)
     assert (result.median, result.reviews) == (timedelta(hours=2), 3)
+
+
+def test_a_busy_week_reuses_its_review_time_until_a_new_decision_or_minute(marketer, django_assert_num_queries):
+    now = timezone.now()
+    lead = LeadFactory()
+    many = selectors.REVIEW_TIME_CACHE_FROM + 1  # odd: the median is the middle wait
+
+    def reviews(*waits_in_minutes: int) -> None:
+        reviewed = now - timedelta(hours=1)
+        QueueReview.objects.bulk_create(
+            QueueReview(
+                lead=lead,
+                action=QueueAction.NURTURE,
+                reviewer=marketer,
+                mql_at=reviewed - timedelta(minutes=wait),
+                reviewed_at=reviewed,
+            )
+            for wait in waits_in_minutes
+        )
+
+    reviews(*range(many))  # waits of 0 to 1,000 minutes
+    assert selectors.queue_review_time(now=now).median == timedelta(minutes=many // 2)
+    with django_assert_num_queries(1):  # the count; the median is remembered for it
+        assert selectors.queue_review_time(now=now).median == timedelta(minutes=many // 2)
+
+    reviews(5_000, 5_000)  # two long waits move the middle up one
+    result = selectors.queue_review_time(now=now)
+    assert (result.median, result.reviews) == (timedelta(minutes=many // 2 + 1), many + 2)
+    later = selectors.queue_review_time(now=now + timedelta(minutes=1))  # a new minute computes afresh
+    assert (later.median, later.reviews) == (timedelta(minutes=many // 2 + 1), many + 2)
 
 
 def test_the_header_of_an_empty_queue(client, marketer):

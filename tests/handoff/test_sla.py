@@ -96,3 +96,64 @@ def test_the_sweep_runs_from_the_beat_task(handed_off):
         due_at=timezone.now() - timedelta(hours=1),
     )
     assert tasks.sla_sweep.delay().get()["breaches"] == 1
+
+
+def test_the_sweep_does_a_fixed_number_of_queries_whatever_the_number_of_due_clocks(
+    handed_off, django_assert_num_queries
+):
+    """Warnings and breaches are marked, recorded and notified a batch at a time: one locking
+    read, one update, one insert of events and one of notifications per kind (and a savepoint)."""
+    for count in (1, 3):
+        clocks = [handed_off().clock for _ in range(count)]
+        with django_assert_num_queries(9):
+            assert services.sla_sweep(now=max(c.warn_at for c in clocks) + timedelta(seconds=1))["warnings"] == count
+        with django_assert_num_queries(9):
+            assert services.sla_sweep(now=max(c.due_at for c in clocks) + timedelta(seconds=1))["breaches"] == count
+    assert SlaEvent.objects.filter(kind="warning").count() == SlaEvent.objects.filter(kind="breach").count() == 4
+    assert Notification.objects.filter(kind=NotificationKind.SLA_WARNING).count() == 4
+    assert Notification.objects.filter(kind=NotificationKind.SLA_BREACH).count() == 4
+
+
+def test_only_reassignments_add_queries_to_a_sweep(handed_off, policy):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    policy.breach_action = BreachAction.BOTH
+    policy.save()
+    counted = []
+    for count in (1, 2):
+        clocks = [handed_off().clock for _ in range(count)]
+        with CaptureQueriesContext(connection) as queries:
+            done = services.sla_sweep(now=max(c.due_at for c in clocks) + timedelta(seconds=1))
+        assert done == {"warnings": 0, "breaches": count, "reassigned": count}
+        counted.append(len(queries))
+    per_reassignment = counted[1] - counted[0]
+    # Besides the reassignments: the due clocks' read and the warnings' read, each in a savepoint here.
+    assert counted[0] - per_reassignment == 6
+
+
+def test_breach_notifications_are_emailed_one_each_after_commit(
+    handed_off, manager, django_capture_on_commit_callbacks, mailoutbox
+):
+    clocks = [handed_off().clock for _ in range(2)]
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.sla_sweep(now=max(c.due_at for c in clocks) + timedelta(seconds=1))["breaches"] == 2
+    notifications = Notification.objects.filter(kind=NotificationKind.SLA_BREACH)
+    assert sorted(n.recipient_id for n in notifications) == [manager.pk, manager.pk]
+    assert all(n.emailed_at for n in notifications)
+    assert sorted(m.subject for m in mailoutbox) == sorted(f"[Baton] {n.title}" for n in notifications)
+
+
+def test_a_team_without_a_manager_has_its_breaches_told_to_every_manager(handed_off, team, manager):
+    from tests import factories
+
+    other = factories.manager(username="mo.manager")
+    team.manager = None
+    team.save()
+    clocks = [handed_off().clock for _ in range(2)]
+    assert services.sla_sweep(now=max(c.due_at for c in clocks) + timedelta(seconds=1))["breaches"] == 2
+    recipients = Notification.objects.filter(kind=NotificationKind.SLA_BREACH).values_list("recipient", flat=True)
+    assert sorted(recipients) == sorted([manager.pk, other.pk] * 2)
+    texts = Notification.objects.filter(kind=NotificationKind.SLA_BREACH, recipient=other)
+    assert {n.lead_id for n in texts} == {c.assignment.lead_id for c in clocks}
+    assert all("under the “Test 60” policy" in n.body for n in texts)

@@ -116,6 +116,25 @@ def test_my_leads_orders_by_sla_breached_first_then_soonest_due_then_touched(cli
     assert 'src="/static/js/workspace.js"' in html
 
 
+def test_when_running_clocks_fill_the_page_the_most_urgent_come_first_and_counts_cover_all(hand_off, ana):
+    fresh = hand_to(hand_off, ana)
+    touched = hand_to(hand_off, ana)
+    services.touch_log(lead_id=touched.lead_id, user=ana, kind="call")
+    at_risk = hand_to(hand_off, ana)
+    shift_clock(at_risk, minutes_ago=40)
+    breached = hand_to(hand_off, ana)
+    shift_clock(breached, minutes_ago=90)
+    scope = selectors.workspace_scope(user=ana)
+
+    for limit, shown in ((2, [breached, at_risk]), (3, [breached, at_risk, fresh])):  # read from the running clocks
+        listing = selectors.my_leads(scope=scope, limit=limit)
+        assert [row.lead.pk for row in listing.rows] == [a.lead_id for a in shown]
+        assert listing.counts == {"breached": 1, "at_risk": 1, "on_track": 1, "touched": 1}
+        assert (listing.total, listing.truncated) == (4, True)
+    every = selectors.my_leads(scope=scope, limit=4)  # the touched one too: sorted together
+    assert [row.lead.pk for row in every.rows] == [a.lead_id for a in (breached, at_risk, fresh, touched)]
+
+
 def test_the_status_is_derived_when_read_even_if_the_sweep_never_ran(client, hand_off, ana):
     assignment = hand_to(hand_off, ana)
     shift_clock(assignment, minutes_ago=61)
