@@ -92,12 +92,17 @@ def lead_duplicates(*, lead: Lead, limit: int = 10) -> list[Lead]:
         condition |= Q(phone_digits=lead.phone_digits)
     if not condition:
         return []
-    return list(
-        Lead.objects.filter(condition)
-        .exclude(pk=lead.pk)
-        .select_related("company", "owner")
-        .order_by("created_at", "id")[:limit]
-    )
+    # The matching ids first, unordered, so the database combines the company and phone indexes;
+    # asked in creation order with a LIMIT it walks the creation-time index instead, through the
+    # whole table when there are fewer matches than the limit (the usual case: none).
+    ids = list(Lead.objects.filter(condition).exclude(pk=lead.pk).values_list("pk", flat=True)[:DUPLICATES_SCAN])
+    if not ids:
+        return []
+    return list(Lead.objects.filter(pk__in=ids).select_related("company", "owner").order_by("created_at", "id")[:limit])
+
+
+# More candidates than any page shows; a shared switchboard number can match many leads.
+DUPLICATES_SCAN = 500
 
 
 def lead_merges(*, lead: Lead) -> list:  # type: ignore[type-arg]
