@@ -11,12 +11,13 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 
 from leads import ingestion
 from leads.lifecycle import Actor
 from leads.models import Activity, ActivityType
 from tests.factories import LeadFactory
+from tests.threads import in_thread
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 API = Actor.rule_named("API: test")
@@ -30,22 +31,6 @@ def _postgres_only():
 
 def item(n: int) -> dict[str, Any]:
     return {"email": "ada@analytical.io", "type": "page_view", "source_system": "hubspot", "external_id": f"evt-{n}"}
-
-
-def in_thread(action: Any) -> tuple[threading.Thread, dict[str, Any]]:
-    outcome: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            outcome["result"] = action()
-        except Exception as exc:  # reported by the test
-            outcome["error"] = exc
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread, outcome
 
 
 def test_a_batch_storing_an_activity_another_request_is_storing_answers_duplicate():

@@ -7,10 +7,9 @@ from __future__ import annotations
 import random
 import threading
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 
 from leads import services as lead_services
 from leads.lifecycle import ALLOWED, SALES_QUALIFIED, Actor, Stage
@@ -20,6 +19,7 @@ from reporting.funnel import BREAKDOWNS, Mode, funnel
 from reporting.models import FunnelChange, FunnelCount, LeadFunnel
 from tests import factories
 from tests.reporting import histories as h
+from tests.threads import in_thread
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 BASE = datetime(2026, 3, 1, tzinfo=UTC)
@@ -30,22 +30,6 @@ PERIOD = (BASE - timedelta(days=1), BASE + timedelta(days=120))
 def _postgres_only():
     if connection.vendor != "postgresql":
         pytest.skip("write races need PostgreSQL (run with DATABASE_URL=postgres://...)")
-
-
-def in_thread(action: Any) -> tuple[threading.Thread, dict[str, Any]]:
-    outcome: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            outcome["result"] = action()
-        except Exception as exc:  # reported by the test
-            outcome["error"] = exc
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread, outcome
 
 
 def assert_equal_to_the_reference() -> None:
