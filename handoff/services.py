@@ -108,11 +108,7 @@ def _reason_text(reason: RejectionReason, note: str) -> str:
 
 def notify(*, recipient: Any, kind: str, title: str, body: str = "", lead: Lead | None = None) -> Notification:
     """An in-app notification, emailed after commit."""
-    from handoff import tasks
-
-    notification = Notification.objects.create(recipient=recipient, kind=kind, title=title, body=body, lead=lead)
-    transaction.on_commit(lambda: tasks.email_notification.delay(notification_id=notification.pk))
-    return notification
+    return notify_many([Notification(recipient=recipient, kind=kind, title=title, body=body, lead=lead)])[0]
 
 
 def notify_many(notifications: list[Notification]) -> list[Notification]:
