@@ -21,6 +21,12 @@ import holidays as holidays_lib
 
 MAX_DAYS_AHEAD = 3 * 366  # a calendar with no open day in three years is a configuration error
 
+# A window may close at midnight, the end of its day: written "24:00", or "00:00" as a time input
+# gives it (so "00:00"–"00:00" is the whole day and seven of them are round the clock, with no
+# minute lost at each midnight). Parsed to this, which sorts after every other time of the day.
+END_OF_DAY = time.max
+MIDNIGHT_ENDS = frozenset({"24:00", "00:00"})
+
 
 class CalendarError(ValueError):
     def __init__(self, message: str, *, field: str = "hours") -> None:
@@ -37,6 +43,11 @@ def _public_holidays(country: str, subdivision: str, year: int) -> frozenset[dat
     return frozenset(found.keys())
 
 
+def clock_text(moment: time) -> str:
+    """A window's time as stored and shown: "09:00", and "24:00" for midnight at the day's end."""
+    return "24:00" if moment == END_OF_DAY else f"{moment:%H:%M}"
+
+
 def parse_hours(raw: Mapping[str, Sequence[Sequence[str]]]) -> dict[int, tuple[tuple[time, time], ...]]:
     """{"0": [["09:00", "17:00"]]} -> {0: ((09:00, 17:00),)}; refuses bad or overlapping windows."""
     parsed: dict[int, tuple[tuple[time, time], ...]] = {}
@@ -50,7 +61,9 @@ def parse_hours(raw: Mapping[str, Sequence[Sequence[str]]]) -> dict[int, tuple[t
         spans = []
         for window in windows:
             try:
-                start, end = (time.fromisoformat(part) for part in window)
+                opening, closing = window
+                start = time.fromisoformat(opening)
+                end = END_OF_DAY if closing in MIDNIGHT_ENDS else time.fromisoformat(closing)
             except (TypeError, ValueError) as exc:
                 raise CalendarError(f'“{window}” is not a window like ["09:00", "17:00"].') from exc
             if start >= end:
@@ -111,10 +124,12 @@ class Calendar:
         if not self.is_open_day(day):
             return
         for start, end in self.hours[day.weekday()]:
-            yield (
-                datetime.combine(day, start, tzinfo=self.tz).astimezone(UTC),
-                datetime.combine(day, end, tzinfo=self.tz).astimezone(UTC),
+            closing = (
+                datetime.combine(day + timedelta(days=1), time.min, tzinfo=self.tz)
+                if end == END_OF_DAY
+                else datetime.combine(day, end, tzinfo=self.tz)
             )
+            yield datetime.combine(day, start, tzinfo=self.tz).astimezone(UTC), closing.astimezone(UTC)
 
     def _days_from(self, moment: datetime) -> Iterator[date]:
         # Start a day early: in UTC a local window may begin on the previous date.

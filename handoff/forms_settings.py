@@ -456,8 +456,9 @@ class CalendarForm(forms.Form):
         for day in range(7):
             windows = hours.get(str(day)) or []
             initial[f"d{day}_open"] = bool(windows)
-            for n, window in enumerate(windows[:2], start=1):
-                initial[f"d{day}_start{n}"], initial[f"d{day}_end{n}"] = window
+            for n, (start, end) in enumerate(windows[:2], start=1):
+                # A time input cannot show 24:00: midnight at the end of the day reads 00:00 there.
+                initial[f"d{day}_start{n}"], initial[f"d{day}_end{n}"] = start, "00:00" if end == "24:00" else end
         return initial
 
     @property
@@ -480,7 +481,8 @@ class CalendarForm(forms.Form):
                     missing = f"d{day}_start{n}" if start is None else f"d{day}_end{n}"
                     self.add_error(missing, f"{name}: give both the opening and the closing time.")
                     continue
-                windows.append([f"{start:%H:%M}", f"{end:%H:%M}"])
+                # Closing at 00:00 is closing at midnight, the end of the day: stored as 24:00.
+                windows.append([f"{start:%H:%M}", "24:00" if end == time.min else f"{end:%H:%M}"])
             if not data.get(f"d{day}_open"):
                 continue
             if not windows and not any(f"d{day}_{p}{n}" in self.errors for p in ("start", "end") for n in (1, 2)):

@@ -25,7 +25,7 @@ from django.utils.text import slugify
 from django_countries import countries as all_countries
 
 from handoff import services
-from handoff.business_time import Calendar, CalendarError, parse_hours
+from handoff.business_time import Calendar, CalendarError, clock_text, parse_hours
 from handoff.models import (
     TIMEFRAME_MONTHS,
     Assignment,
@@ -390,7 +390,7 @@ def business_calendar_save(
 def _sorted_hours(hours: dict[str, Any]) -> dict[str, list[list[str]]]:
     """Weekdays in order, windows in order, times as HH:MM (the hours have passed `parse_hours`)."""
     return {
-        str(weekday): [[f"{start:%H:%M}", f"{end:%H:%M}"] for start, end in windows]
+        str(weekday): [[clock_text(start), clock_text(end)] for start, end in windows]
         for weekday, windows in sorted(parse_hours(hours).items())
     }
 

@@ -48,7 +48,7 @@ def live_worker(transactional_db, django_db_serialized_rollback):  # type: ignor
 
 # --- The handoff: a team of three SDRs under a one-hour, always-open SLA ---------------------
 
-ALWAYS_OPEN = {str(day): [["00:00", "23:59"]] for day in range(7)}
+ALWAYS_OPEN = {str(day): [["00:00", "24:00"]] for day in range(7)}
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ from leads.lifecycle import Stage
 from tests import factories
 
 pytestmark = pytest.mark.live_worker
-ALWAYS_OPEN = {str(day): [["00:00", "23:59"]] for day in range(7)}
+ALWAYS_OPEN = {str(day): [["00:00", "24:00"]] for day in range(7)}
 
 
 @pytest.fixture

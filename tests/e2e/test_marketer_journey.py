@@ -17,7 +17,7 @@ from tests import factories
 from tests.factories import CompanyFactory, lead_at_stage
 
 pytestmark = pytest.mark.e2e
-ALWAYS_OPEN = {str(day): [["00:00", "23:59"]] for day in range(7)}
+ALWAYS_OPEN = {str(day): [["00:00", "24:00"]] for day in range(7)}
 
 
 @pytest.fixture

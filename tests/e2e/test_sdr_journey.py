@@ -29,7 +29,7 @@ from tests.factories import ActivityFactory, CampaignFactory, CompanyFactory, le
 
 pytestmark = pytest.mark.e2e
 
-ALWAYS_OPEN = {str(day): [["00:00", "23:59"]] for day in range(7)}
+ALWAYS_OPEN = {str(day): [["00:00", "24:00"]] for day in range(7)}
 
 
 def shoot(screenshot, page, name: str) -> None:  # type: ignore[no-untyped-def]

@@ -71,6 +71,21 @@ def test_a_window_across_a_dst_change_is_as_long_as_the_wall_clock_says():
     assert minutes == 24 * 60 - 1 - 60  # 23:59 on the wall, one hour of which never happened
 
 
+def test_a_window_closing_at_midnight_runs_into_the_next_day_without_a_gap():
+    round_the_clock = {str(day): [["00:00", "24:00"]] for day in range(7)}
+    cal = calendar(tz="UTC", hours=round_the_clock)
+    evening = datetime(2026, 12, 6, 23, 15, tzinfo=UTC)
+    assert cal.add_minutes(evening, 60) == evening + timedelta(hours=1)
+    assert cal.minutes_between(evening, evening + timedelta(days=3)) == 3 * 24 * 60
+    late_shift = calendar(hours={"0": [["18:00", "00:00"]], "1": [["00:00", "02:00"]]})  # "00:00" as an end: midnight
+    assert late_shift.add_minutes(local(NY, 2026, 11, 23, 23, 0), 120) == local(NY, 2026, 11, 24, 1, 0)
+
+
+def test_a_window_cannot_open_at_midnight_at_the_end_of_the_day():
+    with pytest.raises(CalendarError, match="is not a window like"):
+        calendar(hours={"0": [["24:00", "24:00"]]})
+
+
 def test_minutes_between_skips_nights_and_weekends():
     cal = calendar()
     assert cal.minutes_between(local(NY, 2026, 11, 20, 16, 30), local(NY, 2026, 11, 23, 9, 30)) == 60

@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from handoff import services, services_settings
+from handoff.business_time import Calendar
 from handoff.models import (
     Assignment,
     AssignmentEnd,
@@ -519,6 +520,20 @@ def test_the_hours_editor_saves_hours_json(client, manager):
     )  # fmt: skip
     form = client.get(response["Location"]).context["form"]
     assert (form.initial["d0_start2"], form.initial["d4_open"], form.initial["d6_open"]) == ("13:00", False, False)
+
+
+def test_closing_at_00_00_is_closing_at_midnight(client, manager):
+    """A support desk open round the clock: 00:00–00:00 every day, with no minute lost at midnight."""
+    client.force_login(manager)
+    every_day = {f"d{day}_{part}": value for day in range(7) for part, value in
+                 (("open", "on"), ("start1", "00:00"), ("end1", "00:00"))}  # fmt: skip
+    response = client.post(reverse("handoff:settings_calendar_create"), calendar_post(**every_day))
+    calendar = BusinessCalendar.objects.get(name="Berlin office")
+    assert calendar.hours == {str(day): [["00:00", "24:00"]] for day in range(7)}
+    late = datetime(2026, 12, 7, 23, 30, tzinfo=ZoneInfo("Europe/Berlin"))
+    assert Calendar.from_model(calendar).add_minutes(late, 60) == late + timedelta(hours=1)
+    form = client.get(response["Location"]).context["form"]
+    assert (form.initial["d6_start1"], form.initial["d6_end1"]) == ("00:00", "00:00")  # what a time input shows
 
 
 @pytest.mark.parametrize(
