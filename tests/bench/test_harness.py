@@ -94,3 +94,26 @@ def test_the_sweep_setup_repeats_the_same_work_and_leaves_nothing(small_sweep):
     assert catch_up["reassigned"] == hot_due > 0  # hot clocks are reassigned on breach
     assert _counts() == before
     assert list(Lead.objects.order_by("pk").values_list("pk", "owner_id", "updated_at")) == leads
+
+
+def test_a_target_holds_only_when_every_part_of_it_does():
+    from bench.harness import Result
+
+    def page(median: float, floor: float) -> Result:
+        return Result("lead_list_first", runs=9, median_ms=median, p90_ms=median, queries=10,
+                      floor_median_ms=floor, ratio=round(median / floor, 1))  # fmt: skip
+
+    assert page(20, 8).met is True
+    assert page(20, 5).met is False  # under 50 ms, but 4× the bare SQL of the same rows
+    assert page(60, 30).met is False  # within 3×, but over 50 ms
+    ingestion = Result("ingestion_1000", runs=9, median_ms=150, p90_ms=160, queries=8)
+    ingestion.extra["activities_per_second"] = 6_667
+    assert ingestion.met is True
+    ingestion.extra["activities_per_second"] = 4_999
+    assert ingestion.met is False
+    rescore = Result("rescore_all", runs=1, median_ms=40_000, p90_ms=40_000, queries=None)
+    assert rescore.met is False  # no peak memory measured: not shown to hold
+    rescore.extra["peak_rss_mb"] = 300
+    assert rescore.met is True
+    assert rescore.as_dict()["target"] == "≤60000 ms, ≤1024 MiB"
+    assert Result("funnel_raw", runs=3, median_ms=1, p90_ms=1, queries=1).met is None
