@@ -16,7 +16,7 @@ from django.db.models import QuerySet, TextChoices
 from django.utils import timezone
 
 from handoff.models import RejectionReason, Team
-from leads.filters import LeadFilter
+from leads.filters import LeadFilter, ModelChoiceFilter
 from leads.models import SEGMENT_SIZES, Campaign, Channel, Lead, Segment
 
 # --- Sorts ------------------------------------------------------------------------------------
@@ -81,7 +81,7 @@ class QueueFilter(django_filters.FilterSet):
 
     q = django_filters.CharFilter(method="search", label="Search")
     source_channel = django_filters.MultipleChoiceFilter(choices=Channel.choices, label="Source")
-    campaign = django_filters.ModelChoiceFilter(queryset=Campaign.objects.order_by("name"))
+    campaign = ModelChoiceFilter(queryset=Campaign.objects.order_by("name"))
     segment = django_filters.ChoiceFilter(choices=Segment.choices, method="filter_segment")
     fit_min = django_filters.NumberFilter(field_name="fit_score", lookup_expr="gte", label="Fit ≥")
     fit_max = django_filters.NumberFilter(field_name="fit_score", lookup_expr="lte", label="Fit ≤")

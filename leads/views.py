@@ -25,6 +25,7 @@ from django.views import View
 from django.views.generic import FormView
 
 from crm.display import DateTexts, url_maker
+from crm.fragments import render_rows
 from crm.list_filters import checkbox_options, has_value, url_without
 from crm.pagination import InvalidCursorError, KeysetPage, KeysetPaginator, count_capped
 from leads import selectors, services
@@ -67,6 +68,8 @@ class LeadRow:
     id: str
     url: str
     name: str
+    email: str
+    job_title: str
     stage_badge: SafeString
     company: str
     segment: str
@@ -96,6 +99,8 @@ def lead_rows(leads: Iterable[Lead]) -> list[LeadRow]:
                 id=str(lead.pk),
                 url=detail_url(lead.pk),
                 name=lead.full_name or lead.email,
+                email=lead.email,
+                job_title=lead.job_title,
                 stage_badge=stage_badge_html(lead.stage),
                 company=company.name if company else "",
                 segment=company.segment_label if company else "",
@@ -152,10 +157,12 @@ class LeadListView(PermissionRequiredMixin, View):
         filter_errors = bool(form.errors)
         chips = [] if filter_errors else _filter_chips(request.GET, form)
         panel_active = sum(1 for name in PANEL_FILTERS if has_value(request.GET, name))
+        rows = lead_rows(page) if page is not None else []
         context = {
             "form": form,
             "page": page,
-            "rows": lead_rows(page) if page is not None else [],
+            "rows": rows,
+            "rows_html": render_rows("leads/lead_rows.html", rows=rows),
             "has_page": page is not None,  # an empty KeysetPage is falsy in templates
             "has_cursor": bool(request.GET.get("cursor")),
             "total": total[0] if total else 0,

@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+import jinja2
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
@@ -102,6 +103,19 @@ TEMPLATES = [
                 "crm.context_processors.navigation",
                 "handoff.context_processors.notifications",
             ],
+        },
+    },
+    {
+        # The rows of the long lists only (crm.fragments): see templates/jinja2/README.md.
+        "NAME": "jinja2",
+        "BACKEND": "django.template.backends.jinja2.Jinja2",
+        "DIRS": [BASE_DIR / "templates" / "jinja2"],
+        "APP_DIRS": False,
+        "OPTIONS": {
+            "autoescape": True,
+            "undefined": jinja2.StrictUndefined,  # a misspelt name fails loudly, in the tests too
+            "trim_blocks": True,
+            "lstrip_blocks": True,
         },
     },
 ]
