@@ -90,11 +90,12 @@ def test_a_select_reads_as_the_widget_writes_it():
             assert squash(select_html(form[name])) == squash(form[name]), name
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=600, deadline=None)
 @given(
     now=moments,
     seconds=st.one_of(
         st.integers(min_value=-3 * 86400, max_value=3 * 86400),
+        st.integers(min_value=-40 * 86400, max_value=40 * 86400),  # either side of four weeks
         st.integers(min_value=-3 * 366 * 86400, max_value=3 * 366 * 86400),
     ),
 )

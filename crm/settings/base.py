@@ -106,7 +106,7 @@ TEMPLATES = [
         },
     },
     {
-        # The rows of the long lists only (crm.fragments): see templates/jinja2/README.md.
+        # Only the rows of the long list pages, through crm.fragments.render_rows (its docstring says why).
         "NAME": "jinja2",
         "BACKEND": "django.template.backends.jinja2.Jinja2",
         "DIRS": [BASE_DIR / "templates" / "jinja2"],

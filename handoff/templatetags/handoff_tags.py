@@ -16,7 +16,6 @@ from typing import Any
 from django import template
 from django.utils import timezone
 from django.utils.safestring import SafeString
-from django.utils.translation import get_language
 
 from crm.display import DateTexts
 from handoff.models import AuthorityRole, BudgetStatus, CallOutcome, DiscoveryCall, SlaClock, SlaStatus, Timeframe
@@ -81,9 +80,10 @@ def sla_clock(
     elif clock.first_touch_at and status != SlaStatus.STOPPED:
         text = selectors.remaining_text(clock.first_touch_at - clock.started_at)
         remaining = f'<span class="sla-remaining">{text} after hand-off</span>'
-    zone = timezone.get_current_timezone()
+    dates = dates or DateTexts()
+    zone = dates.zone
     due = clock.due_at.astimezone(zone)
-    due_text = escape((dates or DateTexts()).format(due, "D j M Y, H:i T"))
+    due_text = escape(dates.format(due, "D j M Y, H:i T"))
     stamps = (
         f'data-due="{due.isoformat(timespec="seconds")}" '
         f'data-warn="{clock.warn_at.astimezone(zone).isoformat(timespec="seconds")}" '
@@ -91,7 +91,7 @@ def sla_clock(
     )
     large = " sla-clock-lg" if size == "lg" else ""
     icon = SLA_ICONS.get(status, "clock")
-    label = escape(_status_label(get_language(), status))
+    label = escape(_status_label(dates.language, status))
     return SafeString(
         f'<span class="sla-clock sla-{sla_tone(status)}{large}" data-sla-clock data-status="{escape(status)}" '
         f'{stamps} title="First touch due {due_text}"><i class="bi bi-{icon}" aria-hidden="true" data-sla-icon></i> '

@@ -22,6 +22,7 @@ from django.core.exceptions import ValidationError
 from django.forms import Form
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
+from django.template.backends.utils import csrf_input
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -30,6 +31,7 @@ from django.utils.safestring import SafeString
 from django.views import View
 
 from crm.display import DateTexts, url_maker
+from crm.fragments import render_rows
 from crm.list_filters import checkbox_options, has_value, url_without
 from crm.pagination import InvalidCursorError, KeysetPage, count_capped
 from handoff import services
@@ -177,10 +179,21 @@ class QueueView(PermissionRequiredMixin, View):
         reasons = selectors.queue_reasons()
         teams = selectors.handoff_teams()
         next_url = request.get_full_path()
+        row_context = {
+            "next_url": next_url,
+            "next_param": quote(next_url),  # as the urlencode filter does
+            "action_url": reverse("handoff:queue_action"),
+            "teams": teams,
+            "team_choice": len(teams) > 1,
+        }
         context = {
+            **row_context,
             "form": form,
             "page": page,
             "rows": rows,
+            "rows_html": render_rows(
+                "handoff/queue_rows.html", rows=rows, csrf_input=csrf_input(request), **row_context
+            ),
             "has_page": page is not None,
             "has_cursor": bool(request.GET.get("cursor")),
             "total": total[0] if total else 0,
@@ -198,11 +211,6 @@ class QueueView(PermissionRequiredMixin, View):
             "channel_options": checkbox_options(form, "source_channel", Channel.choices),
             "first_page_url": url_without(request.GET, "cursor"),
             "clear_url": request.path + (f"?sort={sort}" if sort != DEFAULT_QUEUE_SORT else ""),
-            "next_url": next_url,
-            "next_param": quote(next_url),  # as the urlencode filter does
-            "action_url": reverse("handoff:queue_action"),
-            "teams": teams,
-            "team_choice": len(teams) > 1,
             "nurture_form": _modal_form(reasons, QueueDecision.NURTURE),
             "disqualify_form": _modal_form(reasons, QueueDecision.DISQUALIFY),
         }

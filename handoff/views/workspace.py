@@ -18,11 +18,11 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.safestring import SafeString
 from django.views import View
 
 from crm.display import DateTexts, naturaltime, url_maker
+from crm.fragments import render_rows
 from handoff import services
 from handoff.forms_workspace import (
     DiscoveryCallForm,
@@ -76,15 +76,14 @@ def my_leads_rows(listing: selectors.MyLeads, *, show_rep: bool) -> list[MyLeads
     """The rows of "My leads" (no query: the selector joined what they show)."""
     work_url = url_maker("handoff:work_lead")
     dates = DateTexts()
-    zone = timezone.get_current_timezone()
+    zone = dates.zone
     now = listing.now
     rows = []
     for row in listing.rows:
         lead, assignment, clock, company = row.lead, row.assignment, row.clock, row.lead.company
         company_line = ""
         if company:  # "Enterprise · DE"
-            country = company.country
-            company_line = " · ".join(part for part in (company.segment_label, country.code if country else "") if part)
+            company_line = " · ".join(part for part in (company.segment_label, assignment.company_country) if part)
         assigned_at = assignment.assigned_at.astimezone(zone)
         rep_line = ""
         if show_rep:
@@ -128,7 +127,13 @@ class MyLeadsView(WorkspaceView):
         return render(
             request,
             "handoff/workspace/my_leads.html",
-            {"scope": scope, "listing": listing, "rows": rows, "now": listing.now},
+            {
+                "scope": scope,
+                "listing": listing,
+                "rows": rows,
+                "rows_html": render_rows("handoff/my_leads_rows.html", rows=rows),
+                "now": listing.now,
+            },
         )
 
 
