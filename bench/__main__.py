@@ -39,6 +39,16 @@ from bench.harness import sql as _sql
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+def _all(*floors: Callable[[], Any]) -> Callable[[], None]:
+    """A floor made of several statements, run one after the other (a page shows all of them)."""
+
+    def run() -> None:
+        for floor in floors:
+            floor()
+
+    return run
+
+
 # --- benchmarks ------------------------------------------------------------------------------
 
 
@@ -49,12 +59,13 @@ def bench_pages(repeat: int, wanted: Wanted) -> list[Result]:
     from django.contrib.auth import get_user_model
     from django.db import connection
 
-    from crm.pagination import KeysetPaginator
+    from crm.pagination import COUNT_CAP, KeysetPaginator
     from leads.filters import lead_sort_ordering
     from leads.models import Lead
 
     users = get_user_model().objects
     marketer, sdr = users.get(username="marketer"), users.get(username="sdr")
+    now = connection.ops.adapt_datetimefield_value(datetime.now(UTC))
     results = []
     web = _client(marketer)
     lead_columns = (
@@ -66,8 +77,12 @@ def bench_pages(repeat: int, wanted: Wanted) -> list[Result]:
         "LEFT JOIN auth_user u ON u.id = l.owner_id LEFT JOIN leads_campaign cp ON cp.id = l.campaign_id"
     )
     first_floor = _sql(f"SELECT {lead_columns} {lead_joins} ORDER BY l.created_at DESC, l.id DESC LIMIT 51")
+    # The list pages also show how many leads match ("10,000+"): counted up to the cap.
+    capped_count = _sql(f"SELECT COUNT(*) FROM (SELECT l.id FROM leads_lead l LIMIT {COUNT_CAP + 1}) c")
     if wanted("lead_list_first"):
-        results.append(measure("lead_list_first", _get(web, "/leads/"), repeat=repeat, floor=first_floor))
+        results.append(
+            measure("lead_list_first", _get(web, "/leads/"), repeat=repeat, floor=_all(first_floor, capped_count))
+        )
     if wanted("lead_list_deep") or wanted("api_leads_deep"):
         # A page 10,000 rows deep, reached through the same keyset cursor the UI uses.
         ordering = lead_sort_ordering("newest")
@@ -81,9 +96,12 @@ def bench_pages(repeat: int, wanted: Wanted) -> list[Result]:
                 "(l.created_at = %s AND l.id < %s)) ORDER BY l.created_at DESC, l.id DESC LIMIT 51",
                 [at, at, at, deep_row.pk],
             )
-            for name, url in (("lead_list_deep", "/leads/"), ("api_leads_deep", "/api/v1/leads/")):
+            for name, url, floor in (
+                ("lead_list_deep", "/leads/", _all(deep_floor, capped_count)),
+                ("api_leads_deep", "/api/v1/leads/", deep_floor),
+            ):
                 if wanted(name):
-                    results.append(measure(name, _get(web, f"{url}?cursor={cursor}"), repeat=repeat, floor=deep_floor))
+                    results.append(measure(name, _get(web, f"{url}?cursor={cursor}"), repeat=repeat, floor=floor))
     if wanted("api_leads_first"):
         results.append(measure("api_leads_first", _get(web, "/api/v1/leads/"), repeat=repeat, floor=first_floor))
     busy = (
@@ -97,15 +115,30 @@ def bench_pages(repeat: int, wanted: Wanted) -> list[Result]:
                 "lead_page",
                 _get(web, f"/leads/{busy}/"),
                 repeat=repeat,
-                floor=lambda: (
-                    _sql(f"SELECT {lead_columns} {lead_joins} WHERE l.id = %s", [busy])(),
+                floor=_all(
+                    _sql(f"SELECT {lead_columns} {lead_joins} WHERE l.id = %s", [busy]),
                     _sql(
                         "SELECT a.id, a.type_code, a.occurred_at, a.properties, t.name FROM leads_activity a "
                         "JOIN leads_activitytype t ON t.code = a.type_code WHERE a.lead_id = %s "
                         "ORDER BY a.occurred_at DESC, a.id DESC LIMIT 100",
                         [busy],
-                    )(),
-                    _sql("SELECT * FROM leads_stagetransition WHERE lead_id = %s ORDER BY at, id", [busy])(),
+                    ),
+                    _sql("SELECT * FROM leads_stagetransition WHERE lead_id = %s ORDER BY at, id", [busy]),
+                    # The handoff panel: the open (else latest) assignment with its rep, team and
+                    # clock, the discovery calls and the opportunity.
+                    _sql(
+                        "SELECT a.*, u.username, t.name, k.* FROM handoff_assignment a JOIN auth_user u ON "
+                        "u.id = a.rep_id LEFT JOIN handoff_team t ON t.id = a.team_id LEFT JOIN handoff_slaclock k "
+                        "ON k.assignment_id = a.id WHERE a.lead_id = %s ORDER BY a.is_open DESC, a.assigned_at DESC, "
+                        "a.id DESC LIMIT 1",
+                        [busy],
+                    ),
+                    _sql(
+                        "SELECT c.*, u.username FROM handoff_discoverycall c JOIN auth_user u ON u.id = c.sdr_id "
+                        "WHERE c.lead_id = %s ORDER BY c.held_at DESC, c.id DESC LIMIT 10",
+                        [busy],
+                    ),
+                    _sql("SELECT * FROM handoff_opportunity WHERE lead_id = %s", [busy]),
                 ),
             )
         )
@@ -115,11 +148,7 @@ def bench_pages(repeat: int, wanted: Wanted) -> list[Result]:
                 "mql_queue",
                 _get(web, "/queue/"),
                 repeat=repeat,
-                floor=_sql(
-                    f"SELECT {lead_columns} {lead_joins} WHERE l.stage = 'mql' AND NOT EXISTS (SELECT 1 FROM "
-                    "handoff_assignment a WHERE a.lead_id = l.id AND a.is_open) "
-                    "ORDER BY l.stage_changed_at, l.id LIMIT 51"
-                ),
+                floor=lambda: queue_floor(lead_columns, lead_joins),
             )
         )
     if wanted("my_leads"):
@@ -128,15 +157,57 @@ def bench_pages(repeat: int, wanted: Wanted) -> list[Result]:
                 "my_leads",
                 _get(_client(sdr), "/my-leads/"),
                 repeat=repeat,
-                floor=_sql(
-                    f"SELECT {lead_columns}, k.due_at, k.first_touch_at {lead_joins} JOIN handoff_assignment a ON "
-                    "a.lead_id = l.id JOIN handoff_slaclock k ON k.assignment_id = a.id WHERE a.rep_id = %s AND "
-                    "a.is_open ORDER BY k.due_at, k.id LIMIT 51",
-                    [sdr.pk],
+                floor=_all(
+                    # The tiles: open leads by SLA status (the touched ones are the rest).
+                    _sql(
+                        "SELECT COUNT(*), SUM(CASE WHEN k.due_at <= %s THEN 1 ELSE 0 END), "
+                        "SUM(CASE WHEN k.due_at > %s AND k.warn_at <= %s THEN 1 ELSE 0 END) "
+                        "FROM handoff_assignment a LEFT JOIN handoff_slaclock k ON k.assignment_id = a.id "
+                        "AND k.first_touch_at IS NULL AND k.stopped_at IS NULL WHERE a.rep_id = %s AND a.is_open",
+                        [now, now, now, sdr.pk],
+                    ),
+                    # The 200 most urgent: running clocks by due time (the demo SDR has more than 200).
+                    _sql(
+                        f"SELECT {lead_columns}, a.assigned_at, k.started_at, k.warn_at, k.due_at, k.first_touch_at "
+                        f"{lead_joins} JOIN handoff_assignment a ON a.lead_id = l.id JOIN handoff_slaclock k ON "
+                        "k.assignment_id = a.id WHERE a.rep_id = %s AND a.is_open AND k.first_touch_at IS NULL AND "
+                        "k.stopped_at IS NULL ORDER BY k.due_at, a.assigned_at, a.id LIMIT 200",
+                        [sdr.pk],
+                    ),
                 ),
             )
         )
     return results
+
+
+def queue_floor(lead_columns: str, lead_joins: str) -> None:
+    """What the MQL queue shows, by SQL: the header (how many wait, up to the cap, and since when;
+    decisions in the last 7 days), the 50 oldest, and their activity topics."""
+    from django.db import connection
+
+    from crm.pagination import COUNT_CAP
+
+    waiting = (
+        "FROM leads_lead l WHERE l.stage = 'mql' AND NOT EXISTS (SELECT 1 FROM handoff_assignment a "
+        "WHERE a.lead_id = l.id AND a.is_open)"
+    )
+    now = connection.ops.adapt_datetimefield_value(datetime.now(UTC))
+    week_ago = connection.ops.adapt_datetimefield_value(datetime.now(UTC) - timedelta(days=7))
+    _sql(
+        f"SELECT COUNT(*), MIN(at) FROM (SELECT l.stage_changed_at AS at {waiting} "
+        f"ORDER BY l.stage_changed_at, l.id LIMIT {COUNT_CAP + 1}) w"
+    )()
+    _sql("SELECT COUNT(*) FROM handoff_queuereview WHERE reviewed_at >= %s AND reviewed_at <= %s", [week_ago, now])()
+    rows = _sql(
+        f"SELECT {lead_columns}, l.stage_changed_at {lead_joins} WHERE l.stage = 'mql' AND NOT EXISTS (SELECT 1 "
+        "FROM handoff_assignment a WHERE a.lead_id = l.id AND a.is_open) ORDER BY l.stage_changed_at, l.id LIMIT 51"
+    )()
+    ids = ", ".join(str(int(row[0])) for row in rows) or "0"
+    topic = "a.properties ->> 'topic'" if connection.vendor == "postgresql" else "json_extract(a.properties, '$.topic')"
+    _sql(
+        f"SELECT a.lead_id, {topic} AS topic, COUNT(*) AS n FROM leads_activity a WHERE a.lead_id IN ({ids}) "
+        f"AND {topic} IS NOT NULL GROUP BY a.lead_id, {topic} ORDER BY a.lead_id, n DESC, topic"
+    )()
 
 
 def bench_funnel(repeat: int) -> list[Result]:
