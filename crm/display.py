@@ -18,6 +18,7 @@ from functools import lru_cache
 
 from django.contrib.humanize.templatetags.humanize import NaturalTimeFormatter
 from django.forms import BoundField, Select
+from django.forms.widgets import Input
 from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.dateformat import DateFormat, TimeFormat, re_escaped, re_formatchars
@@ -126,6 +127,21 @@ def select_html(field: BoundField) -> SafeString:
             html.append("</optgroup>")
     html.append("</select>")
     return SafeString("".join(html))
+
+
+def input_html(field: BoundField) -> SafeString:
+    """`{{ field }}` for a field whose widget is an <input> (text, number, search…): the same
+    element as Django's templates write (input.html, attrs.html), without rendering two templates."""
+    widget = field.field.widget
+    if not isinstance(widget, Input) or widget.input_type in ("checkbox", "radio", "file"):  # pragma: no cover
+        raise TypeError(f"{field.name} is not a plain <input>")
+    attrs = field.build_widget_attrs({}, widget)
+    if field.auto_id and "id" not in widget.attrs:
+        attrs.setdefault("id", field.auto_id)
+    context = widget.get_context(field.html_name, field.value(), attrs)["widget"]
+    value = "" if context["value"] is None else f' value="{escape(context["value"])}"'
+    attributes = _attributes(context["attrs"])
+    return SafeString(f'<input type="{escape(context["type"])}" name="{escape(context["name"])}"{value}{attributes}>')
 
 
 def _attributes(attrs: dict[str, object]) -> str:

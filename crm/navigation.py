@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
 
 
 @dataclass(frozen=True)
@@ -17,7 +18,14 @@ class NavItem:
 
     @property
     def url(self) -> str:
-        return reverse(self.url_name)
+        return _reversed(self.url_name, get_script_prefix())
+
+
+@lru_cache(maxsize=64)
+def _reversed(url_name: str, script_prefix: str) -> str:
+    """The navigation's URLs take no arguments: each is reversed once (per script prefix), not on
+    every page for every entry."""
+    return reverse(url_name)
 
 
 # In the order they appear. Later work (MQL queue, My leads, reports) adds its entries here.

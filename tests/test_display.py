@@ -15,7 +15,7 @@ from django.utils import formats, timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crm.display import DateTexts, naturaltime, select_html, url_maker
+from crm.display import DateTexts, input_html, naturaltime, select_html, url_maker
 
 # Every format the list pages and the timeline use, and a few more with every kind of character.
 FORMATS = (
@@ -88,6 +88,24 @@ def test_a_select_reads_as_the_widget_writes_it():
         form.is_valid()
         for name in form.fields:
             assert squash(select_html(form[name])) == squash(form[name]), name
+
+
+class Inputs(forms.Form):
+    low = forms.IntegerField(required=False, widget=forms.NumberInput(attrs={"class": "form-control", "step": "1"}))
+    name = forms.CharField(max_length=20, help_text="Helps.", widget=forms.TextInput(attrs={"placeholder": '"b" & c'}))
+    when = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date", "data-x": True, "off": False}))
+
+
+def test_an_input_reads_as_the_widget_writes_it():
+    for form in (
+        Inputs(),
+        Inputs(data={"low": "12", "name": "<b>Ann</b>", "when": "2026-12-07"}),
+        Inputs(data={"low": "twelve", "name": "x" * 30, "when": "soon"}, auto_id="f_%s"),  # every field in error
+        Inputs(initial={"low": 3, "name": "Bo"}),
+    ):
+        form.is_valid()
+        for name in form.fields:
+            assert squash(input_html(form[name])) == squash(form[name]), name
 
 
 @settings(max_examples=600, deadline=None)

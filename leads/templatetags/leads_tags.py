@@ -13,12 +13,13 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from crm.display import DateTexts, naturaltime, select_html
+from crm.display import DateTexts, input_html, naturaltime, select_html
 from leads.lifecycle import Stage
 from leads.models import Activity
 
 register = template.Library()
 register.filter("as_select", select_html)  # {{ form.campaign|as_select }}: a long <select>, fast
+register.filter("as_input", input_html)  # {{ form.fit_min|as_input }}: an <input>, without two templates
 
 # Stage -> (tone, Bootstrap Icons name). A tone is a colour family that static/css/baton.css
 # defines once as `.tone-<name>` (background, text and border colours); this table is the only
