@@ -14,6 +14,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from crm.display import DateTexts, input_html, naturaltime, select_html
+from crm.fragments import render_rows
 from leads.lifecycle import Stage
 from leads.models import Activity
 
@@ -163,6 +164,13 @@ def timeline_entries(activities: Iterable[Activity]) -> list[TimelineEntry]:
             )
         )
     return entries
+
+
+@register.filter
+def timeline_items(entries: list[TimelineEntry]) -> SafeString:
+    """`{{ entries|timeline_items }}`: the timeline's <li> items, rendered as a Jinja2 fragment
+    (crm.fragments: a busy lead shows a hundred)."""
+    return render_rows("leads/timeline_items.html", entries=entries)
 
 
 @register.filter
