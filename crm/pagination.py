@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -93,6 +93,9 @@ class KeysetPaginator:
         return self.model._meta.pk if name == "pk" else self.model._meta.get_field(name)
 
     def _value_of(self, row: Any, name: str) -> Any:
+        """The sort key `name` of a row: a model instance, or a dict from `QuerySet.values()`."""
+        if isinstance(row, Mapping):
+            return row[name] if name in row else row[self._field(name).attname]
         return row.pk if name == "pk" else getattr(row, self._field(name).attname)
 
     # -- queries ------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ from leads.filters import DEFAULT_SORT, LEAD_SORTS, LeadFilter, lead_sort_orderi
 from leads.lifecycle import Actor
 from leads.models import ActivityType, Campaign, FormSource, Lead
 from leads.serializers import (
+    LEAD_LIST_VALUES,
     ActivityBatchResultSerializer,
     ActivityItemSerializer,
     ActivityItemsSerializer,
@@ -56,6 +57,7 @@ from leads.serializers import (
     LeadUpdateSerializer,
     LeadUpsertSerializer,
     StageTransitionSerializer,
+    lead_list_representation,
 )
 
 ACTIVITY_ORDERING = ("-occurred_at", "-id")
@@ -132,9 +134,10 @@ class LeadViewSet(AuthenticateHeaderMixin, viewsets.GenericViewSet):
         # the filterset bound: lead_list treats empty params as an unbound, invalid filterset.
         params["sort"] = _lead_sort(request)
         queryset, _ = selectors.lead_list(user=request.user, params=params)
-        # The scoring model's version is shown on every row: join it rather than a query per row.
-        page = self.paginate_queryset(queryset.select_related("scoring_model"))
-        return self.get_paginated_response(LeadSerializer(page, many=True).data)
+        # Plain rows of the columns a lead shows (its company, campaign, owner and scoring model
+        # version joined in), rendered as LeadSerializer would: see lead_list_representation.
+        page = self.paginate_queryset(queryset.values(*LEAD_LIST_VALUES))
+        return self.get_paginated_response(lead_list_representation(page))
 
     def retrieve(self, request: Request, pk: int) -> Response:
         return Response(LeadSerializer(self.get_object()).data)
