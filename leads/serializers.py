@@ -4,8 +4,9 @@ every business rule is in `leads.services`, which the API views call with `valid
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from django.conf import settings
@@ -207,10 +208,14 @@ def _choice(mapping: dict[str, Any], value: Any) -> Any:
 
 def _datetime_formatter(tz: tzinfo) -> Callable[[datetime | None], str | None]:
     """DRF's DateTimeField output in ISO 8601 (in the current time zone, UTC as `Z`), inlined."""
+    # Databases hand datetimes over in UTC; shown in UTC, they need no conversion.
+    shown_in_utc = tz is UTC or getattr(tz, "key", None) in {"UTC", "Etc/UTC"}
 
     def render(value: datetime | None) -> str | None:
         if value is None:
             return None
+        if shown_in_utc and getattr(value, "tzinfo", None) is UTC:
+            return value.isoformat()[:-6] + "Z"  # always ends "+00:00"
         if isinstance(value, str) or value.utcoffset() is None:
             return _DATETIME.to_representation(value)  # never from the database: DRF's own way
         text = value.astimezone(tz).isoformat()
@@ -223,7 +228,7 @@ def lead_list_representation(rows: Iterable[Mapping[str, Any]]) -> list[dict[str
     """LeadSerializer's output for each row of `.values(*LEAD_LIST_VALUES)`.
 
     Values that come from model code (a company's country code and segment, a user's display
-    name) are taken from a model instance built from the row's values, once per company or user.
+    name) are taken from model instances: once per stored country and size, and once per owner.
     The lead's own properties (`full_name`, `total_score`, `is_hot`) are one-liners, written out.
     Datetimes are inlined for the usual settings (ISO 8601, USE_TZ); otherwise DRF's field renders.
     """
@@ -305,18 +310,30 @@ def lead_list_representation(rows: Iterable[Mapping[str, Any]]) -> list[dict[str
 
 
 def _company_summary(row: Mapping[str, Any]) -> dict[str, Any]:
-    # CompanySummarySerializer's fields; the country and segment as the model gives them.
-    company = Company(size=row["company__size"], country=row["company__country"])
-    code = company.country.code
+    # CompanySummarySerializer's fields; the country code and segment as the model gives them.
+    size = row["company__size"]
     return {
         "id": int(row["company"]),
         "name": str(row["company__name"]),
         "domain": str(row["company__domain"]),
         "industry": _choice(_INDUSTRIES, row["company__industry"]),
-        "size": _choice(_SIZES, row["company__size"]),
-        "country": None if code is None else str(code),
-        "segment": str(company.segment),
+        "size": _choice(_SIZES, size),
+        "country": _country_code(row["company__country"]),
+        "segment": _segment(size),
     }
+
+
+@functools.cache
+def _country_code(stored: str) -> str | None:
+    """`company.country.code` for a stored value (django-countries normalises it)."""
+    code = Company(country=stored).country.code
+    return None if code is None else str(code)
+
+
+@functools.cache
+def _segment(size: str) -> str:
+    """`company.segment`: a function of the size alone."""
+    return str(Company(size=size).segment)
 
 
 class LeadDuplicateSerializer(serializers.ModelSerializer):
