@@ -181,11 +181,11 @@ def bench_pages(repeat: int, wanted: Wanted) -> list[Result]:
 
 
 def queue_floor(lead_columns: str, lead_joins: str) -> None:
-    """What the MQL queue shows, by SQL: the header (how many wait, up to the cap, and since when;
+    """What the MQL queue shows, by SQL: the header (how many wait, up to its cap, and since when;
     decisions in the last 7 days), the 50 oldest, and their activity topics."""
     from django.db import connection
 
-    from crm.pagination import COUNT_CAP
+    from handoff.selectors.queue import QUEUE_COUNT_CAP
 
     waiting = (
         "FROM leads_lead l WHERE l.stage = 'mql' AND NOT EXISTS (SELECT 1 FROM handoff_assignment a "
@@ -195,7 +195,7 @@ def queue_floor(lead_columns: str, lead_joins: str) -> None:
     week_ago = connection.ops.adapt_datetimefield_value(datetime.now(UTC) - timedelta(days=7))
     _sql(
         f"SELECT COUNT(*), MIN(at) FROM (SELECT l.stage_changed_at AS at {waiting} "
-        f"ORDER BY l.stage_changed_at, l.id LIMIT {COUNT_CAP + 1}) w"
+        f"ORDER BY l.stage_changed_at, l.id LIMIT {QUEUE_COUNT_CAP + 1}) w"
     )()
     _sql("SELECT COUNT(*) FROM handoff_queuereview WHERE reviewed_at >= %s AND reviewed_at <= %s", [week_ago, now])()
     rows = _sql(

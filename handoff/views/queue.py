@@ -173,7 +173,11 @@ class QueueView(PermissionRequiredMixin, View):
         chips = [] if filter_errors else _filter_chips(request.GET, form)
         if page is not None:
             # The whole queue is counted for the header already; count again only when filtered.
-            total = (summary.waiting, summary.waiting_capped) if not chips else count_capped(queryset)
+            total = (
+                (summary.waiting, summary.waiting_capped)
+                if not chips
+                else count_capped(queryset, cap=selectors.QUEUE_COUNT_CAP)
+            )
         rows = _rows(page.object_list, now) if page is not None else []
         panel_active = sum(1 for name in PANEL_FILTERS if has_value(request.GET, name))
         reasons = selectors.queue_reasons()

@@ -445,6 +445,20 @@ def test_the_header_shows_waiting_oldest_and_review_time(client, marketer, team)
     assert "median wait over 3 decisions, last 7 days" in stats
 
 
+def test_past_the_cap_the_queue_says_how_many_at_least_and_still_finds_the_oldest(client, marketer, monkeypatch):
+    monkeypatch.setattr(selectors, "QUEUE_COUNT_CAP", 2)
+    oldest = queued(hours_ago=30)
+    for hours in (1, 2):
+        queued(hours_ago=hours)
+    client.force_login(marketer)
+
+    stats = squash(text_of(response := client.get(QUEUE_URL)).split("Search by")[0])
+    assert "Waiting 2+ leads in the queue" in stats
+    assert "Oldest wait 1d 6h" in stats
+    assert listed(response)[0] == oldest.email
+    assert "of 2+ leads" in squash(text_of(client.get(QUEUE_URL, {"fit_min": "0"})))  # filtered: the same cap
+
+
 def test_review_time_is_the_median_of_the_last_seven_days(marketer):
     now = timezone.now()
     lead = LeadFactory()
