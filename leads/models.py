@@ -137,14 +137,25 @@ class Company(models.Model):
 
     @property
     def segment(self) -> str:
-        for segment, sizes in SEGMENT_SIZES.items():
-            if self.size in sizes:
-                return segment
-        return ""
+        return segment_of(self.size)
 
     @property
     def segment_label(self) -> str:
-        return Segment(self.segment).label if self.segment else ""
+        return segment_label(self.size)
+
+
+def segment_of(size: str) -> str:
+    """The segment of a company size ("" for an unknown size)."""
+    for segment, sizes in SEGMENT_SIZES.items():
+        if size in sizes:
+            return segment
+    return ""
+
+
+def segment_label(size: str) -> str:
+    """ "Enterprise", "Mid-market", "SMB" for a company size; "" for an unknown size."""
+    segment = segment_of(size)
+    return Segment(segment).label if segment else ""
 
 
 class Lead(models.Model):

@@ -30,12 +30,12 @@ from handoff.forms_workspace import (
     TouchForm,
     add_call_errors,
 )
-from handoff.models import Assignment, CallOutcome, Opportunity, SlaClock, SlaStatus
+from handoff.models import CallOutcome, Opportunity, SlaClock, SlaStatus
 from handoff.selectors import workspace as selectors
 from handoff.templatetags.handoff_tags import sla_clock
 from leads.forms import add_service_errors
 from leads.lifecycle import Stage, TransitionRefused
-from leads.models import Lead
+from leads.models import Lead, segment_label
 from leads.templatetags.leads_tags import stage_badge_html, timeline_entries
 from leads.views import CHANNEL_LABELS
 
@@ -49,9 +49,7 @@ class MyLeadsRow:
     """A row of "My leads" with what it shows formatted once here (the SLA clock pill, dates,
     URLs, numbers as text): the template only places it. Up to 200 rows a page."""
 
-    assignment: Assignment
-    lead: Lead
-    clock: SlaClock | None
+    lead_id: int
     status: str
     url: str
     name: str
@@ -73,46 +71,48 @@ class MyLeadsRow:
 
 
 def my_leads_rows(listing: selectors.MyLeads, *, show_rep: bool) -> list[MyLeadsRow]:
-    """The rows of "My leads" (no query: the selector joined what they show)."""
+    """The rows of "My leads", from the selector's plain values (no query)."""
     work_url = url_maker("handoff:work_lead")
     dates = DateTexts()
     zone = dates.zone
     now = listing.now
     rows = []
     for row in listing.rows:
-        lead, assignment, clock, company = row.lead, row.assignment, row.clock, row.lead.company
+        values, clock = row.values, row.clock
+        lead_id, email = values["lead_id"], values["lead__email"]
+        name = f"{values['lead__first_name']} {values['lead__last_name']}".strip() or email  # as str(lead)
+        company = values["lead__company__name"] or ""
         company_line = ""
         if company:  # "Enterprise · DE"
-            company_line = " · ".join(part for part in (company.segment_label, assignment.company_country) if part)
-        assigned_at = assignment.assigned_at.astimezone(zone)
+            segment = segment_label(values["lead__company__size"])
+            company_line = " · ".join(part for part in (segment, values["lead__company__country"]) if part)
+        assigned_at = values["assigned_at"].astimezone(zone)
         rep_line = ""
         if show_rep:
-            rep = assignment.rep
-            rep_line = rep.get_full_name() or rep.get_username()
-            if assignment.team:
-                rep_line += f" · {assignment.team.name}"
+            rep_line = f"{values['rep__first_name']} {values['rep__last_name']}".strip() or values["rep__username"]
+            if values["team__name"]:
+                rep_line += f" · {values['team__name']}"
+        hot_at, channel = values["lead__hot_signal_at"], values["lead__source_channel"]
         rows.append(
             MyLeadsRow(
-                assignment=assignment,
-                lead=lead,
-                clock=clock,
+                lead_id=lead_id,
                 status=row.status,
-                url=work_url(lead.pk),
-                name=str(lead),
-                hot_title=naturaltime(lead.hot_signal_at, now) if lead.hot_signal_at else "",
-                subtitle=lead.job_title or lead.email,
-                company=company.name if company else "",
+                url=work_url(lead_id),
+                name=name,
+                hot_title=naturaltime(hot_at, now) if hot_at else "",
+                subtitle=values["lead__job_title"] or email,
+                company=company,
                 company_line=company_line,
-                stage_badge=stage_badge_html(lead.stage),
-                channel=CHANNEL_LABELS.get(lead.source_channel, lead.source_channel),
-                source_line=lead.campaign.name if lead.campaign else lead.source_detail or "No campaign",
-                fit=str(lead.fit_score),
-                engagement=str(lead.engagement_score),
+                stage_badge=stage_badge_html(values["lead__stage"]),
+                channel=CHANNEL_LABELS.get(channel, channel),
+                source_line=values["lead__campaign__name"] or values["lead__source_detail"] or "No campaign",
+                fit=str(values["lead__fit_score"]),
+                engagement=str(values["lead__engagement_score"]),
                 clock_pill=sla_clock(clock, row.status, now, dates=dates),
                 due=dates.format(clock.due_at.astimezone(zone), "D j M, H:i") if clock else "",
                 assigned_iso=assigned_at.isoformat(timespec="seconds"),
                 assigned_title=dates.format(assigned_at, "DATETIME_FORMAT"),
-                assigned_ago=naturaltime(assignment.assigned_at, now),
+                assigned_ago=naturaltime(values["assigned_at"], now),
                 rep_line=rep_line,
             )
         )

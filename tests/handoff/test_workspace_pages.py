@@ -43,7 +43,7 @@ def messages_of(response) -> list[str]:  # type: ignore[no-untyped-def]
 
 
 def listed(response) -> list[int]:  # type: ignore[no-untyped-def]
-    return [row.lead.pk for row in response.context["rows"]]
+    return [row.lead_id for row in response.context["rows"]]
 
 
 def shift_clock(assignment: Assignment, *, minutes_ago: int) -> SlaClock:
@@ -128,11 +128,11 @@ def test_when_running_clocks_fill_the_page_the_most_urgent_come_first_and_counts
 
     for limit, shown in ((2, [breached, at_risk]), (3, [breached, at_risk, fresh])):  # read from the running clocks
         listing = selectors.my_leads(scope=scope, limit=limit)
-        assert [row.lead.pk for row in listing.rows] == [a.lead_id for a in shown]
+        assert [row.lead_id for row in listing.rows] == [a.lead_id for a in shown]
         assert listing.counts == {"breached": 1, "at_risk": 1, "on_track": 1, "touched": 1}
         assert (listing.total, listing.truncated) == (4, True)
     every = selectors.my_leads(scope=scope, limit=4)  # the touched one too: sorted together
-    assert [row.lead.pk for row in every.rows] == [a.lead_id for a in (breached, at_risk, fresh, touched)]
+    assert [row.lead_id for row in every.rows] == [a.lead_id for a in (breached, at_risk, fresh, touched)]
 
 
 def test_the_status_is_derived_when_read_even_if_the_sweep_never_ran(client, hand_off, ana):
