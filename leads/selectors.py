@@ -23,10 +23,13 @@ def lead_queryset_for(*, user: AbstractBaseUser) -> QuerySet[Lead]:
 def lead_list(*, user: AbstractBaseUser, params: Mapping[str, Any]) -> tuple[QuerySet[Lead], LeadFilter]:
     """Filtered leads with what a list row shows joined in. Raises ValidationError on bad filters."""
     filterset = LeadFilter(data=params if params is not None else {}, queryset=lead_queryset_for(user=user))
+    related = ("company", "owner", "campaign", "scoring_model")
+    if params is not None and not any(name in params for name in filterset.filters):
+        # Nothing to filter by (the usual first look at the list): no form to build and validate.
+        return filterset.queryset.select_related(*related), filterset
     if not filterset.is_valid():
         raise ValidationError(filterset.form.errors.as_data())
-    queryset = filterset.qs.select_related("company", "owner", "campaign", "scoring_model")
-    return queryset, filterset
+    return filterset.qs.select_related(*related), filterset
 
 
 # What a row of the lead list page shows (leads.views.lead_rows), and every key it can be sorted

@@ -160,3 +160,28 @@ def test_a_lockout_is_per_username(client, marketer, sdr):
 
     assert response.status_code == 302
     assert client.session["_auth_user_id"] == str(sdr.pk)
+
+
+def test_permissions_are_read_in_one_query_and_are_those_django_would_give(
+    marketer, sdr, manager, no_role_user, django_assert_num_queries
+):
+    from django.contrib.auth.backends import ModelBackend
+    from django.contrib.auth.models import Permission
+
+    from crm.backends import PermissionBackend
+
+    direct = UserFactory(username="direct")
+    direct.user_permissions.add(Permission.objects.get(codename="view_lead"))
+    direct.groups.add(*marketer.groups.all())  # a role and a permission of their own, overlapping
+    boss = UserFactory(username="boss", is_superuser=True)
+    gone = UserFactory(username="gone", is_active=False)
+    gone.groups.add(*manager.groups.all())
+    for user in (marketer, sdr, manager, no_role_user, direct, boss, gone):
+        fresh = type(user).objects.get(pk=user.pk)
+        with django_assert_num_queries(0 if user is gone else 1):
+            ours = PermissionBackend().get_all_permissions(fresh)
+            assert ours == PermissionBackend().get_all_permissions(fresh)  # kept for the request
+        assert ours == ModelBackend().get_all_permissions(type(user).objects.get(pk=user.pk)), user.username
+    assert "leads.view_lead" in PermissionBackend().get_all_permissions(direct)
+    assert PermissionBackend().has_perm(manager, "handoff.reassign_lead")
+    assert not PermissionBackend().has_perm(sdr, "handoff.reassign_lead")

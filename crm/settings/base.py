@@ -176,8 +176,11 @@ CELERY_BEAT_SCHEDULE: dict = {}
 # --- Auth -----------------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "crm.backends.PermissionBackend",  # ModelBackend, reading permissions in one query
 ]
+# Sessions are read from the cache (Redis, or the file cache without it) and kept in the database
+# too: one query less on every request, and nobody is signed out when the cache is cleared.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -187,8 +187,8 @@ def test_the_list_runs_a_fixed_number_of_queries(client, sdr, count, django_asse
         notify(sdr, f"N{index}", lead=lead)
     client.force_login(sdr)
 
-    # session, user, permissions (2: the navigation), roles for the menu, notifications, unread count.
-    with django_assert_num_queries(7):
+    # user, permissions (the navigation), roles for the menu, notifications, unread count.
+    with django_assert_num_queries(5):
         response = client.get(LIST_URL)
     assert len(titles(response)) == count
 

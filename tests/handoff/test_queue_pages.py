@@ -403,10 +403,10 @@ def test_the_queue_runs_a_fixed_number_of_queries(client, marketer, count, djang
     )
     client.force_login(marketer)
 
-    # session, user, permissions (2), roles for the menu, unread notifications; header: waiting
+    # user, permissions, roles for the menu, unread notifications; header: waiting
     # count with the oldest wait, review count + the middle review; page rows, their topics;
     # teams, reasons, campaign choices for the filter form.
-    with django_assert_num_queries(14):
+    with django_assert_num_queries(12):
         response = client.get(QUEUE_URL)
     assert len(listed(response)) == count
 
@@ -417,7 +417,7 @@ def test_a_filtered_queue_adds_only_its_own_count_and_lookups(client, marketer, 
     campaign = Lead.objects.first().campaign
     client.force_login(marketer)
 
-    with django_assert_num_queries(15):  # + the filtered count, + validating the campaign id
+    with django_assert_num_queries(13):  # + the filtered count, + validating the campaign id
         response = client.get(QUEUE_URL, {"campaign": campaign.pk, "sort": "fit", "source_channel": "organic_search"})
     assert len(listed(response)) == count
 

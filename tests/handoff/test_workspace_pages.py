@@ -221,9 +221,9 @@ def test_my_leads_runs_a_fixed_number_of_queries(client, hand_off, ana, count, d
         hand_to(hand_off, ana, campaign=CampaignFactory())
     client.force_login(ana)
 
-    # session, user, permissions (2), roles for the menu, the rows (with lead, company, campaign,
+    # user, permissions, roles for the menu, the rows (with lead, company, campaign,
     # rep, team and clock joined), the counts by SLA status.
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(6):
         response = client.get(MY_LEADS)
     assert len(response.context["rows"]) == count
 
@@ -234,7 +234,7 @@ def test_the_manager_view_runs_a_fixed_number_of_queries(client, hand_off, manag
         hand_off()
     client.force_login(manager)
     # as for an SDR, + the team memberships (with rep and team) for the rep picker and the scope
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(7):
         response = client.get(MY_LEADS)
     assert len(response.context["rows"]) == count
 
@@ -296,9 +296,9 @@ def test_the_brief_runs_a_fixed_number_of_queries(client, hand_off, ana, activit
         ActivityFactory(lead=assignment.lead, type=download, properties={"topic": f"Topic {n % 3}"})
     services.call_log(lead_id=assignment.lead_id, user=ana, data=qualified_bant(outcome="follow_up"))
     client.force_login(ana)
-    # session, user, permissions (2), roles, lead (+company, campaign, owner), assignment (+rep, team,
+    # user, permissions, roles, lead (+company, campaign, owner), assignment (+rep, team,
     # clock, policy), topics, timeline, calls (+sdr), opportunity, qualification policy, reasons.
-    with django_assert_num_queries(14):
+    with django_assert_num_queries(12):
         response = client.get(work_url(assignment.lead))
     assert len(response.context["brief"].timeline) == activities + 1  # + the logged call
 

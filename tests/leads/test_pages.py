@@ -302,9 +302,9 @@ def test_the_list_runs_a_fixed_number_of_queries(client, marketer, sdr, count, d
     _leads_with_everything(count, owner=sdr)
     client.force_login(marketer)
 
-    # session, user, user's permissions (2), roles for the menu, page rows, capped count,
+    # user, user's permissions, roles for the menu, page rows, capped count,
     # campaign and owner choices for the filter form.
-    with django_assert_num_queries(10):
+    with django_assert_num_queries(8):
         response = client.get(LIST_URL, {"sort": "fit"})
     assert len(listed(response)) == count
 
@@ -314,7 +314,7 @@ def test_filtering_by_campaign_and_owner_adds_only_their_lookups(client, markete
     campaign = Lead.objects.first().campaign
     client.force_login(marketer)
 
-    with django_assert_num_queries(12):  # + validating the campaign and the owner ids
+    with django_assert_num_queries(10):  # + validating the campaign and the owner ids
         response = client.get(LIST_URL, {"campaign": campaign.pk, "owner": sdr.pk})
     assert len(listed(response)) == 12
 
@@ -398,10 +398,10 @@ def test_the_lead_page_runs_a_fixed_number_of_queries(client, marketer, sdr, dja
         ActivityFactory(lead=lead)
     client.force_login(marketer)
 
-    # session, user, permissions (2), roles, unread notifications, the lead with company/owner/campaign,
+    # user, permissions, roles, unread notifications, the lead with company/owner/campaign,
     # stage history with actors, activities with their types, likely duplicates, merges, and the
     # handoff panel (assignment with its clock, calls, opportunity).
-    with django_assert_num_queries(14):
+    with django_assert_num_queries(12):
         response = client.get(lead.get_absolute_url())
     assert len(response.context["timeline"]) == 6
 
