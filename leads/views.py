@@ -18,7 +18,6 @@ from django.core.exceptions import ValidationError
 from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.safestring import SafeString
 from django.views import View
@@ -32,9 +31,9 @@ from leads import selectors, services
 from leads.filters import DEFAULT_SORT, LEAD_SORTS, LeadFilter, lead_sort_ordering
 from leads.forms import LeadCreateForm, LeadEditForm, StageChangeForm, add_service_errors
 from leads.lifecycle import FUNNEL, Actor, Stage, TransitionRefused, passed_stages
-from leads.models import Channel, Lead, Segment, StageTransition
+from leads.models import Channel, Lead, Segment, StageTransition, segment_label
 from leads.templatetags.leads_tags import stage_badge_html, timeline_entries
-from leads.templatetags.scoring_tags import explanation_of, score_parts
+from leads.templatetags.scoring_tags import explanation_from, explanation_of, score_parts
 
 # Filters shown in the collapsible panel (the search box sits in the toolbar).
 PANEL_FILTERS = (
@@ -64,7 +63,6 @@ class LeadRow:
     """What a row of the lead list shows, formatted once here: the template only places it
     (numbers as text too, which spares the template localising each one)."""
 
-    lead: Lead
     id: str
     url: str
     name: str
@@ -85,32 +83,35 @@ class LeadRow:
     created_day: str
 
 
-def lead_rows(leads: Iterable[Lead]) -> list[LeadRow]:
-    """The rows of a page of leads (loaded with company, owner and campaign): no query."""
+def lead_rows(leads: Iterable[dict[str, Any]]) -> list[LeadRow]:
+    """The rows of a page of leads, from their values (leads.selectors.LEAD_ROW_VALUES): no query."""
     detail_url = url_maker("leads:detail")
     dates = DateTexts()
     rows = []
     for lead in leads:
-        company, owner, created = lead.company, lead.owner, timezone.localtime(lead.created_at)
-        explanation = explanation_of(lead)
+        created = lead["created_at"].astimezone(dates.zone)
+        email, fit, engagement = lead["email"], lead["fit_score"], lead["engagement_score"]
+        explanation = explanation_from(lead["score_explanation"], fit_score=fit, engagement_score=engagement)
+        owner = ""
+        if lead["owner__username"] is not None:  # as get_full_name() or get_username()
+            owner = f"{lead['owner__first_name']} {lead['owner__last_name']}".strip() or lead["owner__username"]
         rows.append(
             LeadRow(
-                lead=lead,
-                id=str(lead.pk),
-                url=detail_url(lead.pk),
-                name=lead.full_name or lead.email,
-                email=lead.email,
-                job_title=lead.job_title,
-                stage_badge=stage_badge_html(lead.stage),
-                company=company.name if company else "",
-                segment=company.segment_label if company else "",
-                fit=str(lead.fit_score),
-                engagement=str(lead.engagement_score),
+                id=str(lead["id"]),
+                url=detail_url(lead["id"]),
+                name=f"{lead['first_name']} {lead['last_name']}".strip() or email,  # as Lead.__str__
+                email=email,
+                job_title=lead["job_title"],
+                stage_badge=stage_badge_html(lead["stage"]),
+                company=lead["company__name"] or "",
+                segment=segment_label(lead["company__size"]) if lead["company__name"] else "",
+                fit=str(fit),
+                engagement=str(engagement),
                 fit_parts=score_parts(explanation, "fit"),
                 engagement_parts=score_parts(explanation, "engagement"),
-                channel=CHANNEL_LABELS.get(lead.source_channel, lead.source_channel),
-                campaign=lead.campaign.name if lead.campaign else "",
-                owner=(owner.get_full_name() or owner.get_username()) if owner else "",
+                channel=CHANNEL_LABELS.get(lead["source_channel"], lead["source_channel"]),
+                campaign=lead["campaign__name"] or "",
+                owner=owner,
                 created_iso=created.isoformat(),
                 created_title=dates.format(created, "DATETIME_FORMAT"),
                 created_day=dates.format(created.date(), "M j, Y"),

@@ -146,7 +146,12 @@ class Explanation:
 
 
 def explanation_of(lead: Lead) -> Explanation:
-    raw = lead.score_explanation if isinstance(lead.score_explanation, list) else []
+    return explanation_from(lead.score_explanation, fit_score=lead.fit_score, engagement_score=lead.engagement_score)
+
+
+def explanation_from(stored: Any, *, fit_score: int, engagement_score: int) -> Explanation:
+    """A lead's parts from its stored explanation (a list of dicts; anything else is no parts)."""
+    raw = stored if isinstance(stored, list) else []
     parts = [
         {"kind": p.get("kind"), "rule": p.get("rule") or 0, "label": p.get("label") or "", "points": int(p["points"])}
         for p in raw
@@ -159,8 +164,8 @@ def explanation_of(lead: Lead) -> Explanation:
     return Explanation(
         fit=[p for p in ordered if p["kind"] == "fit"],
         engagement=[p for p in ordered if p["kind"] == "engagement"],
-        fit_score=lead.fit_score,
-        engagement_score=lead.engagement_score,
+        fit_score=fit_score,
+        engagement_score=engagement_score,
     )
 
 

@@ -25,7 +25,11 @@ LIST_URL = "/leads/"
 
 def listed(response) -> list[str]:  # type: ignore[no-untyped-def]
     """The emails of the leads on the page, in order."""
-    return [lead.email for lead in response.context["page"].object_list]
+    return [row.email for row in response.context["rows"]]
+
+
+def squash(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
 
 
 def messages_of(response) -> list[str]:  # type: ignore[no-untyped-def]
@@ -155,6 +159,18 @@ def test_the_list_shows_what_a_row_needs(client, marketer, sdr):
         "Showing 1–1 of 1 lead",
     ):
         assert shown in text, f"{shown!r} missing from the lead list"
+
+
+def test_a_row_without_company_campaign_or_owner_says_so(client, marketer):
+    LeadFactory(first_name="", last_name="", email="nobody@gmail.com", company=None, campaign=None, owner=None,
+                job_title="")  # fmt: skip
+    client.force_login(marketer)
+
+    row = squash(text_of(client.get(LIST_URL)).split("Created", 1)[1])
+
+    assert row.startswith("nobody@gmail.com nobody@gmail.com Lead — — Lead 0")  # the name falls back to the email
+    assert "Unassigned" in row
+    assert "None" not in row
 
 
 def test_search_finds_leads_by_name_email_or_company(client, marketer):
