@@ -3,7 +3,8 @@
 Bulk rescoring (after publishing a model, nightly decay) and incremental rescoring (after new
 activities) run the *same* statement, only over different lead sets (an id range, or a list of
 ids), so they cannot disagree. Each lead's explanation is built by the same statement from the
-same contributions its scores are summed from, so the parts always add up to the score.
+same contributions its scores are summed from, so the parts always add up to the score. A lead
+whose result is what it already holds is not written again (see `rescore`).
 
 Semantics (the reference implementation in tests/leads/scoring_reference.py mirrors these):
 - Fit: every fit rule whose condition holds adds its points once. Text comparisons are
@@ -19,15 +20,16 @@ as a query parameter, never into the SQL text.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 
 from leads.domains import FREE_MAIL_DOMAINS
-from leads.models import FitAttribute, FitOperator, FitRule, ScoringModel
+from leads.models import EngagementRule, FitAttribute, FitOperator, FitRule, ScoringModel
 
 # Seniority from the job title: the first group whose keyword the title contains wins.
 SENIORITY_LEVELS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
@@ -96,9 +98,10 @@ class Dialect:
         return self.vendor == "postgresql"
 
     def lower(self, expression: str) -> str:
-        # PostgreSQL's LOWER folds non-ASCII letters too; TRANSLATE keeps it to ASCII like SQLite.
+        # PostgreSQL's LOWER folds non-ASCII letters too, except under the "C" collation, where it
+        # folds A-Z only, like SQLite's (and much faster than TRANSLATE, which did the same).
         if self.is_postgres:
-            return f"TRANSLATE({expression}, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')"
+            return f'LOWER({expression} COLLATE "C")'
         return f"LOWER({expression})"
 
     def email_domain(self, email: str) -> str:
@@ -122,15 +125,28 @@ class Dialect:
     def greatest(self, a: str, b: str) -> str:
         return f"GREATEST({a}, {b})" if self.is_postgres else f"MAX({a}, {b})"
 
-    def json_explanation(self) -> str:
-        fields = "'kind', kind, 'rule', rule_id, 'label', label, 'points', points"
-        if self.is_postgres:
-            return f"jsonb_agg(jsonb_build_object({fields}))"
-        return f"json_group_array(json_object({fields}))"
+    def distinct(self, a: str, b: str) -> str:
+        """`a` differs from `b`, NULL being a value like any other."""
+        return f"{a} IS DISTINCT FROM {b}" if self.is_postgres else f"{a} IS NOT {b}"
 
     @property
-    def empty_json(self) -> str:
-        return "'[]'::jsonb" if self.is_postgres else "'[]'"
+    def null_timestamp(self) -> str:
+        return "CAST(NULL AS timestamp with time zone)" if self.is_postgres else "NULL"
+
+    def concat_when(self, parts: Sequence[tuple[str, str]]) -> str:
+        """The texts whose conditions hold, concatenated in order (one call on PostgreSQL, whose
+        CONCAT skips NULLs; SQLite before 3.44 has no CONCAT)."""
+        if self.is_postgres:
+            return f"CONCAT({', '.join(f'CASE WHEN {when} THEN {text} END' for when, text in parts)})"
+        return " || ".join(f"CASE WHEN {when} THEN {text} ELSE '' END" for when, text in parts)
+
+    def json_value(self, text: str) -> str:
+        """JSON text as the explanation column stores it (jsonb on PostgreSQL)."""
+        return f"CAST({text} AS jsonb)" if self.is_postgres else text
+
+    def json_as_text(self, column: str) -> str:
+        """A JSON column's value as text (PostgreSQL prints its jsonb)."""
+        return f"CAST({column} AS text)" if self.is_postgres else column
 
     def like_escape(self) -> str:
         return "ESCAPE '\\'"
@@ -250,6 +266,7 @@ class ScoringSpec:
     model: ScoringModel
     fit_rules: tuple[FitRule, ...]
     hot_types: tuple[str, ...]
+    engagement_rules: tuple[EngagementRule, ...]
 
     @classmethod
     def load(cls, model: ScoringModel) -> ScoringSpec:
@@ -257,104 +274,142 @@ class ScoringSpec:
             model=model,
             fit_rules=tuple(model.fit_rules.all()),
             hot_types=tuple(sorted(model.hot_signal_types.values_list("code", flat=True))),
+            engagement_rules=tuple(model.engagement_rules.select_related("activity_type").order_by("pk")),
         )
+
+
+def _entry_head(kind: str, rule_id: int, label: str) -> str:
+    """One explanation entry as JSON text up to its points: `{"kind": …, "label": …, "points": `.
+    Python writes it (escaping the label), so the SQL only appends the number and `}`.
+
+    Written exactly as PostgreSQL prints a jsonb value (keys in its order, ", " and ": " between
+    items, the same escapes, non-ASCII as is), so that a stored explanation, printed, can be
+    compared with a new one as text (see `rescore`)."""
+    entry = json.dumps({"kind": kind, "rule": rule_id, "label": label, "points": 0}, ensure_ascii=False)
+    return entry.removesuffix("0}")
 
 
 def scores_sql(
     spec: ScoringSpec, leads: LeadSet, as_of: datetime, dialect: Dialect, *, explain: bool = True
 ) -> tuple[str, list[Any]]:
-    """A SELECT of (lead_id, fit, engagement, explanation, hot_at) for every lead in the set.
+    """A SELECT of (lead_id, fit, engagement, explanation, hot_at) for every lead in the set; the
+    explanation as JSON text.
 
-    Two passes over the data, whatever the number of rules: `fit_base` reads each lead (and its
-    company) once and computes every attribute the fit rules test; `act` reads each lead's
-    activities once, through the (lead, occurred_at) index, summing them per activity type. The
-    rules are then cheap filters and joins over those two small materialized tables.
+    Two passes over the data, whatever the number of rules, each producing one row per lead:
+    `fit` reads each lead (and its company) once and evaluates every fit rule's condition once,
+    as a 0/1 flag per rule; `eng` reads the lead's activities once, through the (lead,
+    occurred_at) index, with one filtered aggregate per engagement rule (the decayed sum or the
+    count of that rule's activity type), each rule's points computed from it, and the latest hot
+    signal.
+
+    Each lead's explanation is written out as JSON text by the statement itself, one entry per
+    rule with non-zero points, fit before engagement, each kind in a fixed rule order (points of
+    the rule descending, then id): fit entries are constants (a fit rule's points are fixed),
+    engagement entries the rule's constant part followed by the computed points. The scores are
+    summed from exactly the same per-rule points, so the parts always add up to them.
     `explain=False` leaves the explanation out (NULL), for previews that only count.
     """
     model = spec.model
-    as_of_value = connection.ops.adapt_datetimefield_value(as_of)
     ctes: list[str] = []
-    cte_params: list[Any] = []
-    parts: list[str] = []
     params: list[Any] = []
 
-    if spec.fit_rules:
-        fit_ctes, fit_params = fit_base_ctes(spec.fit_rules, leads, dialect)
-        ctes += fit_ctes
-        cte_params += fit_params
-    for rule in spec.fit_rules:
+    # Fit: one row per lead of the set, with a 0/1 flag per rule.
+    fit_rules = sorted((rule for rule in spec.fit_rules if rule.points), key=lambda rule: (-rule.points, rule.pk))
+    fit_ctes, fit_params = fit_base_ctes(fit_rules, leads, dialect)
+    ctes += fit_ctes
+    params += fit_params
+    flags = []
+    for index, rule in enumerate(fit_rules):
         condition, condition_params = fit_condition_sql(rule, dialect)
-        parts.append(
-            "SELECT b.lead_id AS lead_id, 'fit' AS kind, CAST(%s AS BIGINT) AS rule_id, "
-            "CAST(%s AS TEXT) AS label, CAST(%s AS INTEGER) AS points "
-            f"FROM fit_base b WHERE {condition}"
+        flags.append(f", CASE WHEN {condition} THEN 1 ELSE 0 END AS m{index}")
+        params += condition_params
+    ctes.append(f"fit AS MATERIALIZED (SELECT b.lead_id{''.join(flags)} FROM fit_base b)")
+    fit_score = " + ".join(f"%s * f.m{index}" for index in range(len(fit_rules))) or "0"
+    fit_score_params: list[Any] = [rule.points for rule in fit_rules]
+    # (condition, text) of each possible explanation entry, in order.
+    parts: list[tuple[str, str]] = [(f"f.m{index} = 1", "%s") for index in range(len(fit_rules))]
+    parts_params: list[Any] = [f"{_entry_head('fit', rule.pk, rule.label)}{rule.points}}}, " for rule in fit_rules]
+
+    # Engagement: per lead, for each rule, the decayed sum (or the count) of the lead's activities
+    # of the rule's type up to `as_of`; one rule per type and model.
+    engagement_rules = sorted(spec.engagement_rules, key=lambda rule: (-rule.points, rule.pk))
+    engagement_score, hot_column = "0", dialect.null_timestamp
+    if engagement_rules or spec.hot_types:
+        aggregates, aggregate_params = [], []
+        for index, rule in enumerate(engagement_rules):
+            if model.decay_half_life_days and rule.decays:
+                age = f"CAST({dialect.age_days('a.occurred_at')} AS {dialect.double})"
+                decayed = f"SUM(POWER(0.5, {age} / %s)) FILTER (WHERE a.type_code = %s)"
+                aggregates.append(f"COALESCE({decayed}, 0) AS d{index}")
+                aggregate_params += [
+                    connection.ops.adapt_datefield_value(as_of.date()),
+                    model.decay_half_life_days,
+                    rule.activity_type_id,
+                ]
+            else:
+                aggregates.append(f"CAST(COUNT(*) FILTER (WHERE a.type_code = %s) AS {dialect.double}) AS d{index}")
+                aggregate_params.append(rule.activity_type_id)
+        if spec.hot_types:
+            aggregates.append(
+                f"MAX(a.occurred_at) FILTER (WHERE a.type_code IN ({', '.join(['%s'] * len(spec.hot_types))}) "
+                "AND a.occurred_at > %s) AS hot_at"
+            )
+            window_start = as_of - timedelta(days=model.hot_signal_window_days)
+            aggregate_params += [*spec.hot_types, connection.ops.adapt_datetimefield_value(window_start)]
+            hot_column = "e.hot_at"
+        else:
+            aggregates.append(f"{dialect.null_timestamp} AS hot_at")
+        wanted_types = sorted({rule.activity_type_id for rule in engagement_rules} | set(spec.hot_types))
+        lead_filter, lead_params = leads.sql("a.lead_id")
+        points, points_params = [], []
+        for index, rule in enumerate(engagement_rules):
+            total = f"(%s * act.d{index})"
+            if rule.max_points is None:
+                clamped, clamp_params = total, [rule.points]
+            else:
+                clamped = (
+                    f"CASE WHEN {total} > 0 THEN {dialect.least(total, '%s')} ELSE {dialect.greatest(total, '%s')} END"
+                )
+                clamp_params = [rule.points, rule.points, rule.max_points, rule.points, -rule.max_points]
+            points.append(f", CAST(FLOOR({clamped} + 0.5) AS INTEGER) AS p{index}")
+            points_params += clamp_params
+        ctes.append(
+            f"eng AS MATERIALIZED (SELECT act.lead_id, act.hot_at{''.join(points)} FROM ("
+            f"SELECT a.lead_id, {', '.join(aggregates)} FROM leads_activity a "
+            f"WHERE {lead_filter} AND a.occurred_at <= %s AND a.type_code IN ({', '.join(['%s'] * len(wanted_types))}) "
+            "GROUP BY a.lead_id) act)"
         )
-        params += [rule.pk, rule.label, rule.points, *condition_params]
-
-    # Per lead and activity type: the decayed sum, the plain count and the latest time. One rule
-    # per type and model, so a rule's total is its points times one of the first two.
-    if model.decay_half_life_days:
-        age = f"CAST({dialect.age_days('a.occurred_at')} AS {dialect.double})"
-        decayed = f"SUM(POWER(0.5, {age} / %s))"
-        decay_params: list[Any] = [connection.ops.adapt_datefield_value(as_of.date()), model.decay_half_life_days]
+        params += [
+            *points_params,
+            *aggregate_params,
+            *lead_params,
+            connection.ops.adapt_datetimefield_value(as_of),
+            *wanted_types,
+        ]
+        if engagement_rules:
+            engagement_score = f"COALESCE({' + '.join(f'e.p{i}' for i in range(len(engagement_rules)))}, 0)"
+        parts += [
+            (f"e.p{index} <> 0", f"%s || CAST(e.p{index} AS TEXT) || '}}, '") for index in range(len(engagement_rules))
+        ]
+        parts_params += [
+            _entry_head("engagement", rule.pk, rule.label or rule.activity_type.name) for rule in engagement_rules
+        ]
+        engagement_join = "LEFT JOIN eng e ON e.lead_id = f.lead_id"
     else:
-        decayed, decay_params = f"CAST(COUNT(*) AS {dialect.double})", []
-    lead_filter, lead_params = leads.sql("a.lead_id")
-    ctes.append(
-        "act AS MATERIALIZED (SELECT a.lead_id, a.type_code, "
-        f"{decayed} AS decayed, COUNT(*) AS n, MAX(a.occurred_at) AS last_at "
-        f"FROM leads_activity a WHERE {lead_filter} AND a.occurred_at <= %s GROUP BY a.lead_id, a.type_code)"
-    )
-    cte_params += [*decay_params, *lead_params, as_of_value]
-    clamped = (
-        "CASE WHEN e.max_points IS NULL THEN e.total "
-        f"WHEN e.total > 0 THEN {dialect.least('e.total', 'e.max_points')} "
-        f"ELSE {dialect.greatest('e.total', '-e.max_points')} END"
-    )
-    parts.append(
-        "SELECT e.lead_id AS lead_id, 'engagement' AS kind, e.rule_id AS rule_id, e.label AS label, "
-        f"CAST(FLOOR({clamped} + 0.5) AS INTEGER) AS points "
-        "FROM (SELECT act.lead_id, r.id AS rule_id, COALESCE(NULLIF(r.label, ''), t.name) AS label, r.max_points, "
-        "r.points * (CASE WHEN r.decays THEN act.decayed ELSE act.n END) AS total "
-        "FROM act JOIN leads_engagementrule r ON r.activity_type_id = act.type_code AND r.scoring_model_id = %s "
-        "JOIN leads_activitytype t ON t.code = r.activity_type_id) e"
-    )
-    params.append(model.pk)
+        engagement_join = ""
 
-    contributions = " UNION ALL ".join(parts)
-    lead_filter, lead_params = leads.sql("l.id")
-    if spec.hot_types:
-        hot_join = (
-            "LEFT JOIN (SELECT lead_id, MAX(last_at) AS hot_at FROM act "
-            f"WHERE type_code IN ({', '.join(['%s'] * len(spec.hot_types))}) AND last_at > %s "
-            "GROUP BY lead_id) hot ON hot.lead_id = l.id"
-        )
-        window_start = connection.ops.adapt_datetimefield_value(as_of - timedelta(days=model.hot_signal_window_days))
-        hot_params = [*spec.hot_types, window_start]
-        hot_column = "hot.hot_at"
+    if explain:
+        explanation = f"'[' || RTRIM({dialect.concat_when(parts)}, ', ') || ']'" if parts else "'[]'"
+        explanation_params = parts_params
     else:
-        hot_join, hot_params = "", []
-        hot_column = "CAST(NULL AS timestamp with time zone)" if dialect.is_postgres else "NULL"
-
-    explanation_column = f"COALESCE(agg.explanation, {dialect.empty_json})" if explain else "NULL"
+        explanation, explanation_params = "NULL", []
     sql = (
         f"WITH {', '.join(ctes)} "
-        f"SELECT l.id AS lead_id, COALESCE(agg.fit, 0) AS fit, COALESCE(agg.engagement, 0) AS engagement, "
-        f"{explanation_column} AS explanation, {hot_column} AS hot_at "
-        "FROM leads_lead l "
-        "LEFT JOIN ("
-        "SELECT lead_id, "
-        "SUM(CASE WHEN kind = 'fit' THEN points ELSE 0 END) AS fit, "
-        "SUM(CASE WHEN kind = 'engagement' THEN points ELSE 0 END) AS engagement, "
-        f"{dialect.json_explanation() if explain else 'NULL'} AS explanation "
-        f"FROM (SELECT * FROM ({contributions}) contrib_all WHERE points <> 0 "
-        "ORDER BY lead_id, kind DESC, points DESC, rule_id) contrib "
-        "GROUP BY lead_id"
-        ") agg ON agg.lead_id = l.id "
-        f"{hot_join} "
-        f"WHERE {lead_filter}"
+        f"SELECT f.lead_id AS lead_id, {fit_score} AS fit, {engagement_score} AS engagement, "
+        f"{explanation} AS explanation, {hot_column} AS hot_at "
+        f"FROM fit f {engagement_join}"
     )
-    return sql, [*cte_params, *params, *hot_params, *lead_params]
+    return sql, [*params, *fit_score_params, *explanation_params]
 
 
 # --- Execution -----------------------------------------------------------------------------
@@ -362,46 +417,87 @@ def scores_sql(
 DEFAULT_BATCH_SIZE = 20_000
 
 
-def rescore(spec: ScoringSpec, leads: LeadSet, *, as_of: datetime) -> int:
-    """Write scores, explanation and hot flag for every lead in the set, in one statement."""
+@dataclass(frozen=True)
+class Rescored:
+    """What one `rescore` did: how many leads it scored, and how many of them it wrote."""
+
+    scored: int
+    written: int
+
+
+def rescore(spec: ScoringSpec, leads: LeadSet, *, as_of: datetime) -> Rescored:
+    """Score every lead in the set and write the scores, explanation and hot flag, in one statement.
+
+    Only leads whose result differs from what they hold are written: a lead whose scores,
+    explanation, hot flag and model are what it already has keeps its row, and its `scored_at`:
+    that is when its scores were last written, not when they were last found unchanged. A
+    rescore with an unchanged model (the nightly decay, a repeated run) then writes the few leads
+    whose numbers moved instead of rewriting every row and every one of the table's indexes.
+    """
     dialect = current_dialect()
     select_sql, select_params = scores_sql(spec, leads, as_of, dialect)
     # The target's own filter lets the database reach the batch's rows by primary key instead of
     # scanning the whole table to join them with the scores.
     target_filter, target_params = leads.sql("leads_lead.id")
+    # The stored explanation is compared printed, with the new one as `scores_sql` writes it (in
+    # the form PostgreSQL prints jsonb): printing is cheaper than parsing every new explanation to
+    # compare jsonb values, and only the leads written have theirs parsed. Were the forms ever to
+    # differ, unchanged leads would be rewritten, never changed ones skipped.
+    differs = dialect.distinct
     sql = (
         "UPDATE leads_lead SET fit_score = s.fit, engagement_score = s.engagement, "
-        "score_explanation = s.explanation, hot_signal_at = s.hot_at, "
+        f"score_explanation = {dialect.json_value('s.explanation')}, hot_signal_at = s.hot_at, "
         "scoring_model_id = %s, scored_at = %s "
-        f"FROM ({select_sql}) s WHERE leads_lead.id = s.lead_id AND {target_filter}"
+        f"FROM ({select_sql}) s WHERE leads_lead.id = s.lead_id AND {target_filter} AND ("
+        f"{differs('leads_lead.fit_score', 's.fit')} OR {differs('leads_lead.engagement_score', 's.engagement')} "
+        f"OR {differs('leads_lead.hot_signal_at', 's.hot_at')} OR {differs('leads_lead.scoring_model_id', '%s')} "
+        f"OR {differs(dialect.json_as_text('leads_lead.score_explanation'), 's.explanation')})"
     )
-    params = [spec.model.pk, connection.ops.adapt_datetimefield_value(as_of), *select_params, *target_params]
-    with connection.cursor() as cursor:
-        if dialect.is_postgres and connection.in_atomic_block:
-            # Sorts and hashes of a batch (a few hundred thousand activities) fit in memory.
-            cursor.execute("SET LOCAL work_mem = '64MB'")
+    params = [
+        spec.model.pk,
+        connection.ops.adapt_datetimefield_value(as_of),
+        *select_params,
+        *target_params,
+        spec.model.pk,
+    ]
+    count_filter, count_params = leads.sql("id")
+    with transaction.atomic(), connection.cursor() as cursor:
+        _settle(cursor, dialect)
         cursor.execute(sql, params)
-        return cursor.rowcount
+        written = cursor.rowcount
+        cursor.execute(f"SELECT COUNT(*) FROM leads_lead WHERE {count_filter}", count_params)
+        (scored,) = cursor.fetchone()
+    return Rescored(scored=scored, written=written)
+
+
+def _settle(cursor: Any, dialect: Dialect) -> None:
+    """Settings for one scoring statement, for the rest of the (caller's) transaction."""
+    if dialect.is_postgres:
+        # Sorts and hashes of a batch (a few hundred thousand activities) fit in memory. The
+        # statement is long and its cost estimate high, so PostgreSQL would compile it to machine
+        # code first (JIT): that took longer than running it, seconds per batch at 1M leads.
+        cursor.execute("SET LOCAL work_mem = '64MB'")
+        cursor.execute("SET LOCAL jit = off")
 
 
 def compute(spec: ScoringSpec, leads: LeadSet, *, as_of: datetime) -> Iterator[dict[str, Any]]:
     """The same numbers `rescore` would write, without writing (previews, checks)."""
-    import json
-
     dialect = current_dialect()
     sql, params = scores_sql(spec, leads, as_of, dialect)
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        _settle(cursor, dialect)
         cursor.execute(sql, params)
-        for lead_id, fit, engagement, explanation, hot_at in cursor.fetchall():
-            if isinstance(explanation, str):
-                explanation = json.loads(explanation)
-            yield {
-                "lead_id": lead_id,
-                "fit": int(fit),
-                "engagement": int(engagement),
-                "explanation": sort_explanation(explanation),
-                "hot_at": hot_at,
-            }
+        rows = cursor.fetchall()
+    for lead_id, fit, engagement, explanation, hot_at in rows:
+        if isinstance(explanation, str):
+            explanation = json.loads(explanation)
+        yield {
+            "lead_id": lead_id,
+            "fit": int(fit),
+            "engagement": int(engagement),
+            "explanation": sort_explanation(explanation),
+            "hot_at": hot_at,
+        }
 
 
 def sort_explanation(parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -443,26 +539,29 @@ def preview_batch(
 ) -> None:
     """Add one batch of leads to a preview summary (see leads.services.job_run_scoring_preview)."""
     a_model, d_model = active.model, draft.model
-    sql, params = compare_sql(active, draft, leads, as_of, current_dialect())
+    dialect = current_dialect()
+    sql, params = compare_sql(active, draft, leads, as_of, dialect)
     by_channel = summary.setdefault("by_channel", {})
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        _settle(cursor, dialect)
         cursor.execute(sql, params)
-        for lead_id, channel, a_fit, a_eng, d_fit, d_eng in cursor.fetchall():
-            was = a_fit >= a_model.mql_fit_threshold and a_eng >= a_model.mql_engagement_threshold
-            now = d_fit >= d_model.mql_fit_threshold and d_eng >= d_model.mql_engagement_threshold
-            counts = by_channel.setdefault(channel, {"active": 0, "draft": 0, "leads": 0})
-            counts["leads"] += 1
-            counts["active"] += was
-            counts["draft"] += now
-            summary["leads"] = summary.get("leads", 0) + 1
-            summary["active_mql"] = summary.get("active_mql", 0) + was
-            summary["draft_mql"] = summary.get("draft_mql", 0) + now
-            if was != now:
-                key = "gained" if now else "lost"
-                summary[f"{key}_count"] = summary.get(f"{key}_count", 0) + 1
-                sample = summary.setdefault(key, [])
-                if len(sample) < PREVIEW_SAMPLE:
-                    sample.append({"lead_id": lead_id, "active": [a_fit, a_eng], "draft": [d_fit, d_eng]})
+        rows = cursor.fetchall()
+    for lead_id, channel, a_fit, a_eng, d_fit, d_eng in rows:
+        was = a_fit >= a_model.mql_fit_threshold and a_eng >= a_model.mql_engagement_threshold
+        now = d_fit >= d_model.mql_fit_threshold and d_eng >= d_model.mql_engagement_threshold
+        counts = by_channel.setdefault(channel, {"active": 0, "draft": 0, "leads": 0})
+        counts["leads"] += 1
+        counts["active"] += was
+        counts["draft"] += now
+        summary["leads"] = summary.get("leads", 0) + 1
+        summary["active_mql"] = summary.get("active_mql", 0) + was
+        summary["draft_mql"] = summary.get("draft_mql", 0) + now
+        if was != now:
+            key = "gained" if now else "lost"
+            summary[f"{key}_count"] = summary.get(f"{key}_count", 0) + 1
+            sample = summary.setdefault(key, [])
+            if len(sample) < PREVIEW_SAMPLE:
+                sample.append({"lead_id": lead_id, "active": [a_fit, a_eng], "draft": [d_fit, d_eng]})
 
 
 PREVIEW_SAMPLE = 25

@@ -216,6 +216,70 @@ def test_a_burst_of_requests_is_coalesced_into_one_rescore(django_capture_on_com
     assert not RescoreRequest.objects.exists()
 
 
+def test_a_rescore_writes_only_the_leads_whose_scores_changed():
+    """Unchanged leads keep their row, and `scored_at` keeps the time their scores were written."""
+    noon = timezone.now().replace(hour=12, minute=0, second=0, microsecond=0) - timedelta(days=1)
+    quiet = LeadFactory(job_title="Engineer")
+    busy = LeadFactory(job_title="VP Sales")
+    demo = ActivityFactory(lead=busy, type=ActivityType.objects.get(code="demo_request"),
+                           occurred_at=noon - timedelta(hours=2))  # fmt: skip
+    spec = scoring.ScoringSpec.load(active_model())
+    both = scoring.LeadSet.of([quiet.pk, busy.pk])
+
+    assert scoring.rescore(spec, both, as_of=noon) == scoring.Rescored(scored=2, written=2)
+    first = {lead.pk: stored(lead) for lead in (quiet, busy)}
+    assert first[busy.pk]["hot_at"] == demo.occurred_at
+
+    # An hour later (the same UTC day: no decay) nothing differs, so nothing is written.
+    assert scoring.rescore(spec, both, as_of=noon + timedelta(hours=1)) == scoring.Rescored(scored=2, written=0)
+    assert Lead.objects.filter(pk__in=[quiet.pk, busy.pk], scored_at=noon).count() == 2
+
+    # A new activity changes one lead's engagement: that lead alone is written.
+    ActivityFactory(lead=busy, type=ActivityType.objects.get(code="pricing_page_view"), occurred_at=noon)
+    assert scoring.rescore(spec, both, as_of=noon + timedelta(hours=2)) == scoring.Rescored(scored=2, written=1)
+    quiet.refresh_from_db()
+    busy.refresh_from_db()
+    assert (quiet.scored_at, busy.scored_at) == (noon, noon + timedelta(hours=2))
+    assert stored(quiet) == first[quiet.pk]
+    assert busy.engagement_score > first[busy.pk]["engagement"]
+
+    # Weeks later the hot signal has expired (and engagement decayed): written again.
+    weeks = noon + timedelta(days=active_model().hot_signal_window_days + 1)
+    assert scoring.rescore(spec, scoring.LeadSet.of([busy.pk]), as_of=weeks).written == 1
+    busy.refresh_from_db()
+    assert (busy.hot_signal_at, busy.scored_at) == (None, weeks)
+
+
+def test_labels_reach_the_explanation_exactly_whatever_their_characters():
+    """The statement writes the explanation as JSON text: quotes, backslashes, control and
+    non-ASCII characters in a label must come back as they were."""
+    fit_label, engagement_label = 'Says "VP" \\ or\tvice — président ✓', "Views <b>'n'</b> \"100%\" 😀"
+    model = ScoringModel.objects.create(version=1000, name="labels", status=ScoringModelStatus.RETIRED)
+    fit_rule = FitRule.objects.create(scoring_model=model, label=fit_label, attribute="seniority", operator="in",
+                                      values=["vp"], points=7)  # fmt: skip
+    engagement_rule = EngagementRule.objects.create(scoring_model=model, activity_type_id="page_view",
+                                                    label=engagement_label, points=3)  # fmt: skip
+    unlabelled = EngagementRule.objects.create(scoring_model=model, activity_type_id="email_open", points=1)
+    lead = LeadFactory(job_title="VP Sales")
+    ActivityFactory(lead=lead, type=ActivityType.objects.get(code="page_view"))
+    ActivityFactory(lead=lead, type=ActivityType.objects.get(code="email_open"))
+
+    spec = scoring.ScoringSpec.load(model)
+    assert scoring.rescore(spec, scoring.LeadSet.of([lead.pk]), as_of=timezone.now()).written == 1
+
+    lead.refresh_from_db()
+    assert sorted((p["kind"], p["rule"], p["label"], p["points"]) for p in lead.score_explanation) == sorted(
+        [
+            ("fit", fit_rule.pk, fit_label, 7),
+            ("engagement", engagement_rule.pk, engagement_label, 3),
+            ("engagement", unlabelled.pk, ActivityType.objects.get(code="email_open").name, 1),
+        ]
+    )
+    assert (lead.fit_score, lead.engagement_score) == (7, 4)
+    # Stored, then compared with the next result: the same, so not written again.
+    assert scoring.rescore(spec, scoring.LeadSet.of([lead.pk]), as_of=timezone.now()).written == 0
+
+
 # --- drafts and publishing -------------------------------------------------------------------
 
 
@@ -290,7 +354,7 @@ def test_publishing_rescores_every_lead_in_batches_and_promotes(marketer, django
 
     job.refresh_from_db()
     assert job.status == JobStatus.DONE
-    assert job.result["leads"] == Lead.objects.count()
+    assert job.result["leads"] == job.result["changed"] == Lead.objects.count()  # every lead names the new version
     assert job.result["promoted"] == 7
     draft.refresh_from_db()
     assert draft.status == ScoringModelStatus.ACTIVE
@@ -299,6 +363,37 @@ def test_publishing_rescores_every_lead_in_batches_and_promotes(marketer, django
         lead.refresh_from_db()
         assert (lead.engagement_score, lead.stage, lead.scoring_model) == (45, Stage.MQL, draft)
         assert lead.transitions.latest().actor_rule == f"Scoring model v{draft.version}"
+
+
+def test_publishing_an_unchanged_copy_keeps_the_scores_and_names_the_new_rules(
+    marketer, django_capture_on_commit_callbacks
+):
+    lead = LeadFactory(job_title="VP Sales", company=CompanyFactory(size="5000+"))
+    ActivityFactory(lead=lead, type=ActivityType.objects.get(code="pricing_page_view"))
+    services.scoring_rescore_leads(lead_ids=[lead.pk])
+    before = stored(lead)
+    draft = services.scoring_draft_create(user=marketer)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.scoring_model_publish(model_id=draft.pk, user=marketer)
+
+    after = stored(lead)
+    same = ("fit", "engagement", "hot_at")
+    assert [after[key] for key in same] == [before[key] for key in same]
+    assert lead.scoring_model == draft
+
+    def kinds_and_points(parts: list) -> list:
+        return sorted((kind, points) for kind, _, points in parts)
+
+    assert kinds_and_points(after["parts"]) == kinds_and_points(before["parts"])
+    new_rules = [*draft.fit_rules.values_list("pk", flat=True), *draft.engagement_rules.values_list("pk", flat=True)]
+    assert {rule for _, rule, _ in after["parts"]} <= set(new_rules)
+    # Again with the same model: every lead is scored, none written.
+    job = Job.objects.create(kind="rescore_all", params={"model_id": draft.pk})
+    services.job_run_rescore_all(job_id=job.pk)
+    job.refresh_from_db()
+    assert (job.result["leads"], job.result["changed"]) == (Lead.objects.count(), 0)
+    assert stored(lead) == after
 
 
 def test_small_batches_give_the_same_scores_as_one_batch(marketer):
