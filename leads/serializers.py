@@ -242,38 +242,9 @@ def lead_list_representation(rows: Iterable[Mapping[str, Any]]) -> list[dict[str
     owners: dict[int, dict[str, Any]] = {}
     result = []
     for row in rows:
-        company_id = row["company"]
-        if company_id is None:
-            company = None
-        else:
-            company = companies.get(company_id)
-            if company is None:
-                company = companies[company_id] = _company_summary(row)
-        campaign_id = row["campaign"]
-        if campaign_id is None:
-            campaign = None
-        else:
-            campaign = campaigns.get(campaign_id)
-            if campaign is None:
-                campaign = campaigns[campaign_id] = {
-                    "id": int(campaign_id),
-                    "slug": str(row["campaign__slug"]),
-                    "name": str(row["campaign__name"]),
-                }
-        owner_id = row["owner"]
-        if owner_id is None:
-            owner = None
-        else:
-            owner = owners.get(owner_id)
-            if owner is None:
-                owner = owners[owner_id] = user_summary(
-                    get_user_model()(
-                        id=owner_id,
-                        first_name=row["owner__first_name"],
-                        last_name=row["owner__last_name"],
-                        **{_USERNAME: row[f"owner__{_USERNAME}"]},
-                    )
-                )
+        company = _once(companies, row["company"], _company_summary, row)
+        campaign = _once(campaigns, row["campaign"], _campaign_summary, row)
+        owner = _once(owners, row["owner"], _owner_summary, row)
         version = row["scoring_model__version"] if row["scoring_model"] is not None else None
         first_name, last_name = row["first_name"], row["last_name"]
         fit, engagement = row["fit_score"], row["engagement_score"]
@@ -307,6 +278,34 @@ def lead_list_representation(rows: Iterable[Mapping[str, Any]]) -> list[dict[str
             }
         )
     return result
+
+
+def _once(
+    made: dict[int, dict[str, Any]], key: int | None, make: Callable[[Mapping[str, Any]], dict[str, Any]], row: Any
+) -> dict[str, Any] | None:
+    """The summary of a row's related record (None when it has none), made once per page per id."""
+    if key is None:
+        return None
+    summary = made.get(key)
+    if summary is None:
+        summary = made[key] = make(row)
+    return summary
+
+
+def _campaign_summary(row: Mapping[str, Any]) -> dict[str, Any]:
+    # CampaignSummarySerializer's fields.
+    return {"id": int(row["campaign"]), "slug": str(row["campaign__slug"]), "name": str(row["campaign__name"])}
+
+
+def _owner_summary(row: Mapping[str, Any]) -> dict[str, Any]:
+    # UserSummarySerializer's fields, the name as the user model gives it.
+    user = get_user_model()(
+        id=row["owner"],
+        first_name=row["owner__first_name"],
+        last_name=row["owner__last_name"],
+        **{_USERNAME: row[f"owner__{_USERNAME}"]},
+    )
+    return user_summary(user)
 
 
 def _company_summary(row: Mapping[str, Any]) -> dict[str, Any]:
