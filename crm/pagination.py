@@ -157,8 +157,9 @@ class InvalidCursorError(ValueError):
 
 
 def count_capped(queryset: QuerySet, cap: int = COUNT_CAP) -> tuple[int, bool]:
-    """(count, capped): exact up to `cap`, so counting never scans a million rows."""
-    count = queryset.order_by()[: cap + 1].count()
+    """(count, capped): exact up to `cap`, so counting never scans a million rows. Only the ids
+    are read (a `.values(...)` queryset would otherwise count whole rows, joins and all)."""
+    count = queryset.order_by().values("pk")[: cap + 1].count()
     return min(count, cap), count > cap
 
 

@@ -8,7 +8,9 @@ from html import unescape
 import pytest
 from django.contrib.messages import get_messages
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.template.loader import render_to_string
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from leads import forms, services
@@ -159,6 +161,18 @@ def test_the_list_shows_what_a_row_needs(client, marketer, sdr):
         "Showing 1–1 of 1 lead",
     ):
         assert shown in text, f"{shown!r} missing from the lead list"
+
+
+def test_the_count_of_leads_reads_ids_only(client, marketer):
+    """At a million leads, counting ten thousand whole rows (joins and explanations) took 20 ms."""
+    LeadFactory.create_batch(3, company=CompanyFactory(), campaign=CampaignFactory())
+    client.force_login(marketer)
+    with CaptureQueriesContext(connection) as captured:
+        assert "Showing 1–3 of 3 leads" in text_of(client.get(LIST_URL))
+    (count,) = [query["sql"] for query in captured if query["sql"].startswith("SELECT COUNT(*) FROM (SELECT")]
+    # The id alone (the row's joins stay, unread, and the database drops them).
+    assert count.startswith('SELECT COUNT(*) FROM (SELECT "leads_lead"."id" AS "pk" FROM "leads_lead" ')
+    assert "score_explanation" not in count
 
 
 def test_a_row_without_company_campaign_or_owner_says_so(client, marketer):
