@@ -59,10 +59,13 @@ LEAD_ROW_VALUES = (
 
 def lead_list_page(
     *, user: AbstractBaseUser, params: Mapping[str, Any]
-) -> tuple[QuerySet[Lead, dict[str, Any]], LeadFilter]:
-    """`lead_list` for the lead list page: the values a row shows (LEAD_ROW_VALUES), by name."""
+) -> tuple[QuerySet[Lead], QuerySet[Lead, dict[str, Any]], LeadFilter]:
+    """`lead_list` for the lead list page: the matching leads (to count: no joins but the
+    filters' own, so the database can count along any small index) and the values their rows show
+    (LEAD_ROW_VALUES, by name, to page through)."""
     queryset, filterset = lead_list(user=user, params=params)
-    return queryset.select_related(None).values(*LEAD_ROW_VALUES), filterset
+    matching = queryset.select_related(None)
+    return matching, matching.values(*LEAD_ROW_VALUES), filterset
 
 
 def lead_get(*, user: AbstractBaseUser, lead_id: int) -> Lead:

@@ -138,14 +138,14 @@ class LeadListView(PermissionRequiredMixin, View):
         total: tuple[int, bool] | None = None
         cursor_error = ""
         try:
-            queryset, filterset = selectors.lead_list_page(user=request.user, params=params)
+            queryset, rows_queryset, filterset = selectors.lead_list_page(user=request.user, params=params)
         except ValidationError:
             # Re-validate only to show each error next to its filter; no leads are listed.
             filterset = LeadFilter(data=params, queryset=Lead.objects.none())
             filterset.is_valid()
             queryset = None
         if queryset is not None:
-            paginator = KeysetPaginator(queryset, ordering=lead_sort_ordering(sort), per_page=self.per_page)
+            paginator = KeysetPaginator(rows_queryset, ordering=lead_sort_ordering(sort), per_page=self.per_page)
             try:
                 page = paginator.page(request.GET.get("cursor") or None)
             except InvalidCursorError as exc:

@@ -164,15 +164,16 @@ def test_the_list_shows_what_a_row_needs(client, marketer, sdr):
 
 
 def test_the_count_of_leads_reads_ids_only(client, marketer):
-    """At a million leads, counting ten thousand whole rows (joins and explanations) took 20 ms."""
+    """At a million leads, counting ten thousand whole rows (joins and explanations) took 20 ms,
+    and their ids through the rows' joins 25 ms (the table read); the ids alone take 4 ms."""
     LeadFactory.create_batch(3, company=CompanyFactory(), campaign=CampaignFactory())
     client.force_login(marketer)
     with CaptureQueriesContext(connection) as captured:
         assert "Showing 1–3 of 3 leads" in text_of(client.get(LIST_URL))
     (count,) = [query["sql"] for query in captured if query["sql"].startswith("SELECT COUNT(*) FROM (SELECT")]
-    # The id alone (the row's joins stay, unread, and the database drops them).
+    # The ids alone, without the rows' joins: with them, PostgreSQL counted by reading the table.
     assert count.startswith('SELECT COUNT(*) FROM (SELECT "leads_lead"."id" AS "pk" FROM "leads_lead" ')
-    assert "score_explanation" not in count
+    assert "JOIN" not in count
 
 
 def test_a_row_without_company_campaign_or_owner_says_so(client, marketer):
