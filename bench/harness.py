@@ -73,6 +73,7 @@ TARGETS: dict[str, Target] = {
     "funnel": Target(ms=300),
     "funnel_breakdown": Target(ms=300),
     "rescore_all": Target(ms=60_000, peak_rss_mb=GIB),
+    "first_scoring": Target(ms=60_000, peak_rss_mb=GIB),
     "seed": Target(peak_rss_mb=GIB),
     # Issue 3: the upload request must answer well inside a proxy's 30 s timeout, and the import
     # job must stream (1,000 rows at a time) rather than hold the file: a worker stays small.
