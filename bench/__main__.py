@@ -79,6 +79,10 @@ def bench_pages(repeat: int, wanted: Wanted) -> list[Result]:
     first_floor = _sql(f"SELECT {lead_columns} {lead_joins} ORDER BY l.created_at DESC, l.id DESC LIMIT 51")
     # The list pages also show how many leads match ("10,000+"): counted up to the cap.
     capped_count = _sql(f"SELECT COUNT(*) FROM (SELECT l.id FROM leads_lead l LIMIT {COUNT_CAP + 1}) c")
+    if wanted("layout_page"):
+        # What any page costs before its own data: a logged-in request for a page with the layout
+        # (navigation, notification badge) and a small form, and next to no rows. No target, no floor.
+        results.append(measure("layout_page", _get(web, "/imports/"), repeat=repeat))
     if wanted("lead_list_first"):
         results.append(
             measure("lead_list_first", _get(web, "/leads/"), repeat=repeat, floor=_all(first_floor, capped_count))
@@ -383,7 +387,16 @@ def child(kind: str, leads: int, job_id: int | None) -> None:
 
 
 FUNNEL = ("funnel", "funnel_breakdown", "funnel_mql_campaign", "funnel_flow_team", "funnel_raw", "funnel_breakdown_raw")
-PAGES = ("lead_list_first", "lead_list_deep", "api_leads_deep", "api_leads_first", "lead_page", "mql_queue", "my_leads")
+PAGES = (
+    "layout_page",
+    "lead_list_first",
+    "lead_list_deep",
+    "api_leads_deep",
+    "api_leads_first",
+    "lead_page",
+    "mql_queue",
+    "my_leads",
+)
 
 
 @dataclass(frozen=True)
@@ -496,6 +509,25 @@ def maintain() -> dict[str, Any]:
     return {"autovacuum": "off", "vacuum_seconds": round(time.perf_counter() - started, 1)}
 
 
+# The server settings that decide how a scan or a rewrite of a million rows goes.
+POSTGRESQL_SETTINGS = ("shared_buffers", "work_mem", "max_wal_size", "synchronous_commit")
+
+
+def database_description() -> dict[str, Any]:
+    """The database the figures were taken on: its engine, version and, on PostgreSQL, the settings
+    that most change them (results from servers with different memory are not comparable)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return {"vendor": connection.vendor, "version": connection.Database.sqlite_version}
+    with connection.cursor() as cursor:
+        settings = {}
+        for name in POSTGRESQL_SETTINGS:
+            cursor.execute(f"SHOW {name}")  # names from the constant above, never from input
+            settings[name] = cursor.fetchone()[0]
+    return {"vendor": connection.vendor, "version": str(connection.pg_version), "settings": settings}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("--leads", type=int, default=100_000)
@@ -539,12 +571,7 @@ def main() -> None:
     report = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
-        "database": {
-            "vendor": connection.vendor,
-            "version": str(connection.pg_version)
-            if connection.vendor == "postgresql"
-            else connection.Database.sqlite_version,
-        },
+        "database": database_description(),
         "data": data,
         "repeat": args.repeat,
         "results": [r.as_dict() for r in results],
@@ -566,6 +593,8 @@ def print_table(report: dict[str, Any]) -> None:
         f"\n{report['database']['vendor']} {report['database']['version']} · {data['leads']:,} leads · "
         f"{report['machine']['cpus']} CPUs · median of {report['repeat']} runs"
     )
+    if report["database"].get("settings"):
+        print(" · ".join(f"{name} {value}" for name, value in report["database"]["settings"].items()))
     if "seed_seconds" in data:
         print(f"seeding: {data['seed_seconds']} s, peak {data['seed_peak_rss_mb']} MiB")
     columns = ("benchmark", "median ms", "p90 ms", "queries", "floor ms", "ratio", "target", "met")
