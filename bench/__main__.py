@@ -556,14 +556,11 @@ def main() -> None:
     # Production serves fingerprinted static files (DEBUG off): collect them, as a deploy does.
     call_command("collectstatic", interactive=False, verbosity=0)
     results: list[Result] = []
-    if "seed_seconds" in data:  # seeded by this run: its time and peak memory are a result too
-        seeded = result_of("seed", [data["seed_seconds"] * 1000], queries=None)
-        seeded.extra["peak_rss_mb"] = data["seed_peak_rss_mb"]
-        results.append(seeded)
-    if "first_scoring_seconds" in data:
-        scored = result_of("first_scoring", [data["first_scoring_seconds"] * 1000], queries=None)
-        scored.extra["peak_rss_mb"] = data["first_scoring_peak_rss_mb"]
-        results.append(scored)
+    for step in ("seed", "first_scoring"):  # done by this run: its time and peak memory are results too
+        if f"{step}_seconds" in data:
+            done = result_of(step, [data[f"{step}_seconds"] * 1000], queries=None)
+            done.extra["peak_rss_mb"] = data[f"{step}_peak_rss_mb"]
+            results.append(done)
     for name, wanted in chosen.items():
         print(f"… {name}" + (f" ({', '.join(sorted(wanted))})" if wanted else ""), file=sys.stderr, flush=True)
         results.extend(run_group(groups[name], wanted, args.repeat))
