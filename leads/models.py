@@ -144,6 +144,12 @@ class Company(models.Model):
         return segment_label(self.size)
 
 
+def full_name(first_name: str, last_name: str) -> str:
+    """A person's name as Baton shows it (a lead's `full_name`, a user's `get_full_name()`), for
+    rows read as plain values."""
+    return f"{first_name} {last_name}".strip()
+
+
 def segment_of(size: str) -> str:
     """The segment of a company size ("" for an unknown size)."""
     for segment, sizes in SEGMENT_SIZES.items():
@@ -239,7 +245,7 @@ class Lead(models.Model):
 
     @property
     def full_name(self) -> str:
-        return f"{self.first_name} {self.last_name}".strip()
+        return full_name(self.first_name, self.last_name)
 
     @property
     def total_score(self) -> int:

@@ -20,7 +20,7 @@ from rest_framework.settings import api_settings
 from crm.api import StrictInputMixin, UserSummarySerializer, user_summary
 from leads.ingestion import LEAD_FIELDS
 from leads.lifecycle import Stage
-from leads.models import Activity, ActivityType, Campaign, Channel, Company, Lead, StageTransition
+from leads.models import Activity, ActivityType, Campaign, Channel, Company, Lead, StageTransition, full_name
 from leads.scoring import sort_explanation
 
 # --- Choice fields, each one named component in the OpenAPI schema ------------------------
@@ -229,7 +229,8 @@ def lead_list_representation(rows: Iterable[Mapping[str, Any]]) -> list[dict[str
 
     Values that come from model code (a company's country code and segment, a user's display
     name) are taken from model instances: once per stored country and size, and once per owner.
-    The lead's own properties (`full_name`, `total_score`, `is_hot`) are one-liners, written out.
+    The lead's `full_name` is `leads.models.full_name` of its names; `total_score` and `is_hot`
+    are one-liners, written out.
     Datetimes are inlined for the usual settings (ISO 8601, USE_TZ); otherwise DRF's field renders.
     """
     output_format = api_settings.DATETIME_FORMAT
@@ -255,7 +256,7 @@ def lead_list_representation(rows: Iterable[Mapping[str, Any]]) -> list[dict[str
                 "email": str(row["email"]),
                 "first_name": str(first_name),
                 "last_name": str(last_name),
-                "full_name": f"{first_name} {last_name}".strip(),  # Lead.full_name
+                "full_name": full_name(first_name, last_name),
                 "job_title": str(row["job_title"]),
                 "phone": str(row["phone"]),
                 "company": company,

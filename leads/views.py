@@ -31,7 +31,7 @@ from leads import selectors, services
 from leads.filters import DEFAULT_SORT, LEAD_SORTS, LeadFilter, lead_sort_ordering
 from leads.forms import LeadCreateForm, LeadEditForm, StageChangeForm, add_service_errors
 from leads.lifecycle import FUNNEL, Actor, Stage, TransitionRefused, passed_stages
-from leads.models import Channel, Lead, Segment, StageTransition, segment_label
+from leads.models import Channel, Lead, Segment, StageTransition, full_name, segment_label
 from leads.templatetags.leads_tags import stage_badge_html, timeline_entries
 from leads.templatetags.scoring_tags import explanation_from, explanation_of, score_parts
 
@@ -94,12 +94,12 @@ def lead_rows(leads: Iterable[dict[str, Any]]) -> list[LeadRow]:
         explanation = explanation_from(lead["score_explanation"], fit_score=fit, engagement_score=engagement)
         owner = ""
         if lead["owner__username"] is not None:  # as get_full_name() or get_username()
-            owner = f"{lead['owner__first_name']} {lead['owner__last_name']}".strip() or lead["owner__username"]
+            owner = full_name(lead["owner__first_name"], lead["owner__last_name"]) or lead["owner__username"]
         rows.append(
             LeadRow(
                 id=str(lead["id"]),
                 url=detail_url(lead["id"]),
-                name=f"{lead['first_name']} {lead['last_name']}".strip() or email,  # as Lead.__str__
+                name=full_name(lead["first_name"], lead["last_name"]) or email,  # as Lead.__str__
                 email=email,
                 job_title=lead["job_title"],
                 stage_badge=stage_badge_html(lead["stage"]),

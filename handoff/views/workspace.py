@@ -35,7 +35,7 @@ from handoff.selectors import workspace as selectors
 from handoff.templatetags.handoff_tags import sla_clock
 from leads.forms import add_service_errors
 from leads.lifecycle import Stage, TransitionRefused
-from leads.models import Lead, segment_label
+from leads.models import Lead, full_name, segment_label
 from leads.templatetags.leads_tags import stage_badge_html, timeline_entries
 from leads.views import CHANNEL_LABELS
 
@@ -80,7 +80,7 @@ def my_leads_rows(listing: selectors.MyLeads, *, show_rep: bool) -> list[MyLeads
     for row in listing.rows:
         values, clock = row.values, row.clock
         lead_id, email = values["lead_id"], values["lead__email"]
-        name = f"{values['lead__first_name']} {values['lead__last_name']}".strip() or email  # as str(lead)
+        name = full_name(values["lead__first_name"], values["lead__last_name"]) or email  # as str(lead)
         company = values["lead__company__name"] or ""
         company_line = ""
         if company:  # "Enterprise · DE"
@@ -89,7 +89,7 @@ def my_leads_rows(listing: selectors.MyLeads, *, show_rep: bool) -> list[MyLeads
         assigned_at = values["assigned_at"].astimezone(zone)
         rep_line = ""
         if show_rep:
-            rep_line = f"{values['rep__first_name']} {values['rep__last_name']}".strip() or values["rep__username"]
+            rep_line = full_name(values["rep__first_name"], values["rep__last_name"]) or values["rep__username"]
             if values["team__name"]:
                 rep_line += f" · {values['team__name']}"
         hot_at, channel = values["lead__hot_signal_at"], values["lead__source_channel"]
