@@ -528,10 +528,21 @@ def database_description() -> dict[str, Any]:
     return {"vendor": connection.vendor, "version": str(connection.pg_version), "settings": settings}
 
 
-def main() -> None:
+def positive(text: str) -> int:
+    """A whole number of at least 1 (leads to seed, times to run)."""
+    try:
+        value = int(text.replace("_", "").replace(",", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is less than 1")
+    return value
+
+
+def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
-    parser.add_argument("--leads", type=int, default=100_000)
-    parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--leads", type=positive, default=100_000, help="leads in the data set (default 100000)")
+    parser.add_argument("--repeat", type=positive, default=15, help="timed runs of each benchmark (default 15)")
     parser.add_argument(
         "--only",
         default="",
@@ -540,7 +551,11 @@ def main() -> None:
     )
     parser.add_argument("--child", default="", help=argparse.SUPPRESS)
     parser.add_argument("--job-id", type=int, default=None, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def main() -> None:
+    args = arguments()
     if args.child:
         child(args.child, args.leads, args.job_id)
         return

@@ -117,3 +117,23 @@ def test_a_target_holds_only_when_every_part_of_it_does():
     assert rescore.met is True
     assert rescore.as_dict()["target"] == "≤60000 ms, ≤1024 MiB"
     assert Result("funnel_raw", runs=3, median_ms=1, p90_ms=1, queries=1).met is None
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--repeat", "0"], "argument --repeat: 0 is less than 1"),
+        (["--leads", "-5"], "argument --leads: -5 is less than 1"),
+        (["--leads", "a million"], "argument --leads: 'a million' is not a whole number"),
+    ],
+)
+def test_sizes_and_repeats_below_one_are_refused_by_name(argv, message, capsys):  # type: ignore[no-untyped-def]
+    with pytest.raises(SystemExit) as exited:
+        bench_main.arguments(argv)
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_sizes_may_be_written_with_separators():
+    assert bench_main.arguments(["--leads", "1_000_000", "--repeat", "3"]).leads == 1_000_000
+    assert bench_main.arguments(["--leads", "100,000"]).leads == 100_000
