@@ -139,7 +139,7 @@ class SweepSetup:
             print("sla_sweep: removing the rows of an interrupted run", file=sys.stderr)
             self.remove()
         # The seeded clocks due by t0 are swept now, for real, as the beat would have.
-        self.caught_up = {"warnings": 0, "breaches": 0, "reassigned": 0}
+        self.caught_up = {"warnings": 0, "breaches": 0, "reassigned": 0, "escalated": 0}
         for _ in range(1000):
             done = services.sla_sweep(now=self.t0)
             for key, value in done.items():

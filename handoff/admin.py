@@ -1,13 +1,14 @@
 """The Django admin for the handoff. It obeys the same rules as the pages and the API:
 
-- Records the services write — assignments, SLA clocks and events, queue reviews, discovery calls,
-  opportunities, notifications — are read-only here, superusers included: no add, change or
-  delete. The one thing the admin does to them is the “Reassign to next rep” action on
-  assignments, which calls `handoff.services.lead_reassign` (old clock stopped, new clock started).
+- Records the services write — assignments, SLA clocks and events, queue reviews, review clocks,
+  hand-off requests, discovery calls, opportunities, notifications — are read-only here,
+  superusers included: no add, change or delete. The one thing the admin does to them is the
+  “Reassign to next rep” action on assignments, which calls `handoff.services.lead_reassign`
+  (old clock stopped, new clock started).
 - Settings (teams with their reps, routing rules, SLA policies, business calendars with their
-  closed days, the qualification policy, rejection reasons) are editable by people who may change
-  handoff settings. Each form validates through the `*_validate` functions of
-  `handoff.services_settings` in `clean()` (calendar hours and time zone through
+  closed days, the qualification policy, the review policy, rejection reasons) are editable by
+  people who may change handoff settings. Each form validates through the `*_validate` functions
+  of `handoff.services_settings` in `clean()` (calendar hours and time zone through
   `business_time.Calendar.build`), and saves and deletes through the same services the settings
   pages call.
 - Foreign keys to big tables (leads) are raw-id widgets or read-only links; lists join what they
@@ -39,6 +40,7 @@ from handoff.models import (
     BusinessCalendar,
     ClosedDay,
     DiscoveryCall,
+    HandoffRequest,
     MqlTarget,
     Notification,
     Opportunity,
@@ -46,6 +48,8 @@ from handoff.models import (
     QueueReview,
     Rejection,
     RejectionReason,
+    ReviewClock,
+    ReviewPolicy,
     RoutingRule,
     SlaClock,
     SlaEvent,
@@ -91,6 +95,10 @@ def _errors_to_form(form: forms.BaseForm, error: ValidationError) -> None:
 
 def _pk(value: Any) -> int | None:
     return value.pk if value is not None else None
+
+
+def _or(value: Any, default: Any) -> Any:
+    return default if value is None else value
 
 
 class LeadSearchMixin:
@@ -312,6 +320,48 @@ class QueueReviewAdmin(LeadSearchMixin, ReadOnlyAdmin):
         return selectors.duration_words(obj.wait)
 
 
+class ReviewStateFilter(admin.SimpleListFilter):
+    """Where a stay in the queue is now, from its timestamps (as the queue derives it)."""
+
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("waiting", "Waiting, in time"), ("overdue", "Waiting, overdue"), ("ended", "Ended")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        now = timezone.now()
+        if self.value() == "waiting":
+            return queryset.filter(ended_at__isnull=True).filter(Q(due_at__isnull=True) | Q(due_at__gte=now))
+        if self.value() == "overdue":
+            return queryset.filter(ended_at__isnull=True, due_at__lt=now)
+        if self.value() == "ended":
+            return queryset.filter(ended_at__isnull=False)
+        return queryset
+
+
+@admin.register(ReviewClock)
+class ReviewClockAdmin(LeadSearchMixin, ReadOnlyAdmin):
+    list_display = ("lead", "policy", "started_at", "due_at", "overdue_now", "overdue_at", "ended_at", "end")
+    list_select_related = ("lead", "policy")
+    list_filter = (ReviewStateFilter, "end", ("overdue_at", admin.EmptyFieldListFilter), "policy", "started_at")
+    ordering = ("-started_at", "-id")
+    raw_id_fields = ("lead",)
+
+    @admin.display(description="Overdue now", boolean=True)
+    def overdue_now(self, obj: ReviewClock) -> bool:
+        return obj.is_overdue()
+
+
+@admin.register(HandoffRequest)
+class HandoffRequestAdmin(LeadSearchMixin, ReadOnlyAdmin):
+    list_display = ("lead", "cause", "force", "requested_at", "next_attempt_at", "attempts", "last_error")
+    list_select_related = ("lead",)
+    list_filter = ("cause", "force", ("last_error", admin.EmptyFieldListFilter), "requested_at")
+    ordering = ("next_attempt_at", "id")
+    raw_id_fields = ("lead",)
+
+
 @admin.register(Rejection)
 class RejectionAdmin(LeadSearchMixin, ReadOnlyAdmin):
     list_display = ("at", "lead", "side", "reason", "from_stage", "to_stage", "actor", "fit_score", "engagement_score")
@@ -463,7 +513,7 @@ class RejectionReasonForm(ServiceModelForm):
 
     class Meta:
         model = RejectionReason
-        fields = ("code", "label", "use", "is_active")
+        fields = ("code", "label", "use", "nurture_days", "is_active")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -480,6 +530,7 @@ class RejectionReasonForm(ServiceModelForm):
                 label=data["label"],
                 use=data["use"],
                 is_active=data.get("is_active", True),
+                nurture_days=data.get("nurture_days"),
             )
         return data
 
@@ -487,7 +538,7 @@ class RejectionReasonForm(ServiceModelForm):
 @admin.register(RejectionReason)
 class RejectionReasonAdmin(SettingsAdmin):
     form = RejectionReasonForm
-    list_display = ("label", "code", "use", "is_active", "position")
+    list_display = ("label", "code", "use", "nurture_days", "is_active", "position")
     list_filter = ("use", "is_active")
     search_fields = ("label", "code")
     ordering = ("position", "label")
@@ -503,6 +554,7 @@ class RejectionReasonAdmin(SettingsAdmin):
         saved = services_settings.rejection_reason_save(
             user=request.user, reason_id=obj.pk if change else None, label=data["label"], use=data["use"],
             is_active=data["is_active"], code=obj.code if change else data.get("code") or "",
+            nurture_days=data.get("nurture_days"),
         )  # fmt: skip
         _copy(saved, obj)
 
@@ -653,7 +705,15 @@ class SlaPolicyForm(ServiceModelForm):
 
     class Meta:
         model = SlaPolicy
-        fields = ("name", "calendar", "first_touch_minutes", "warn_at_percent", "breach_action", "is_active")
+        fields = (
+            "name", "calendar", "first_touch_minutes", "warn_at_percent", "breach_action", "max_reassignments",
+            "is_active",
+        )  # fmt: skip
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "max_reassignments" in self.fields:  # not sent: the policy keeps its bound
+            self.fields["max_reassignments"].required = False
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -662,6 +722,7 @@ class SlaPolicyForm(ServiceModelForm):
                 policy_id=self.instance.pk, name=data["name"], calendar_id=_pk(data["calendar"]),
                 first_touch_minutes=data["first_touch_minutes"], warn_at_percent=data["warn_at_percent"],
                 breach_action=data["breach_action"], is_active=data.get("is_active", True),
+                max_reassignments=_or(data.get("max_reassignments"), self.instance.max_reassignments),
             )  # fmt: skip
         return data
 
@@ -669,7 +730,7 @@ class SlaPolicyForm(ServiceModelForm):
 @admin.register(SlaPolicy)
 class SlaPolicyAdmin(SettingsAdmin):
     form = SlaPolicyForm
-    list_display = ("name", "target", "warn_at_percent", "breach_action", "calendar", "is_active")
+    list_display = ("name", "target", "warn_at_percent", "breach_action", "max_reassignments", "calendar", "is_active")
     list_select_related = ("calendar",)
     list_filter = ("is_active", "breach_action", "calendar")
     search_fields = ("name",)
@@ -686,6 +747,7 @@ class SlaPolicyAdmin(SettingsAdmin):
             user=request.user, policy_id=obj.pk if change else None, name=data["name"],
             calendar_id=data["calendar"].pk, first_touch_minutes=data["first_touch_minutes"],
             warn_at_percent=data["warn_at_percent"], breach_action=data["breach_action"], is_active=data["is_active"],
+            max_reassignments=data.get("max_reassignments"),
         )  # fmt: skip
         _copy(saved, obj)
 
@@ -873,11 +935,15 @@ class RoutingRuleForm(ServiceModelForm):
 
     class Meta:
         model = RoutingRule
-        fields = ("name", "team", "sla_policy", "segments", "countries", "channels", "hot_only", "is_active")
+        fields = (
+            "name", "team", "sla_policy", "segments", "countries", "channels", "hot_only", "handoff_mode", "is_active"
+        )  # fmt: skip
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["countries"].choices = list(all_countries)
+        if "handoff_mode" in self.fields:  # not sent: the rule keeps its mode
+            self.fields["handoff_mode"].required = False
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -886,6 +952,7 @@ class RoutingRuleForm(ServiceModelForm):
                 name=data["name"], team_id=_pk(data.get("team")), segments=data.get("segments", []),
                 countries=data.get("countries", []), channels=data.get("channels", []),
                 sla_policy_id=_pk(data.get("sla_policy")),
+                handoff_mode=data.get("handoff_mode") or self.instance.handoff_mode,
             )  # fmt: skip
         return data
 
@@ -893,10 +960,10 @@ class RoutingRuleForm(ServiceModelForm):
 @admin.register(RoutingRule)
 class RoutingRuleAdmin(SettingsAdmin):
     form = RoutingRuleForm
-    list_display = ("position", "name", "conditions", "team", "sla_policy", "is_active")
+    list_display = ("position", "name", "conditions", "team", "sla_policy", "handoff_mode", "is_active")
     list_display_links = ("name",)
     list_select_related = ("team", "sla_policy")
-    list_filter = ("is_active", "hot_only", "team")
+    list_filter = ("is_active", "handoff_mode", "hot_only", "team")
     search_fields = ("name",)
     ordering = ("position", "id")
     readonly_fields = ("position",)
@@ -913,6 +980,7 @@ class RoutingRuleAdmin(SettingsAdmin):
             user=request.user, rule_id=obj.pk if change else None, name=data["name"], team_id=data["team"].pk,
             segments=data["segments"], countries=data["countries"], channels=data["channels"],
             hot_only=data["hot_only"], sla_policy_id=_pk(data.get("sla_policy")), is_active=data["is_active"],
+            handoff_mode=data.get("handoff_mode") or None,
         )  # fmt: skip
         _copy(saved, obj)
 
@@ -971,6 +1039,51 @@ class QualificationPolicyAdmin(SettingsAdmin):
             accepted_budget_statuses=data["accepted_budget_statuses"], min_budget_amount=data.get("min_budget_amount"),
             accepted_authority_roles=data["accepted_authority_roles"],
             max_timeframe_months=data.get("max_timeframe_months"), is_active=data["is_active"],
+        )  # fmt: skip
+        _copy(saved, obj)
+
+
+# The review policy (marketing's review target) -----------------------------------------------
+
+
+class ReviewPolicyForm(ServiceModelForm):
+    validator = staticmethod(services_settings.review_policy_validate)
+
+    class Meta:
+        model = ReviewPolicy
+        fields = ("name", "calendar", "review_minutes", "overdue_action", "is_active")
+        help_texts = {"is_active": "One policy is active (or none: no review target); activating this one "
+                                   "switches the other off."}  # fmt: skip
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if {"name", "calendar", "review_minutes", "overdue_action"} <= set(data):
+            self.validate(
+                policy_id=self.instance.pk, name=data["name"], calendar_id=_pk(data["calendar"]),
+                review_minutes=data["review_minutes"], overdue_action=data["overdue_action"],
+            )  # fmt: skip
+        return data
+
+
+@admin.register(ReviewPolicy)
+class ReviewPolicyAdmin(SettingsAdmin):
+    form = ReviewPolicyForm
+    list_display = ("name", "target", "overdue_action", "calendar", "is_active")
+    list_select_related = ("calendar",)
+    list_filter = ("is_active", "overdue_action")
+    delete_service = staticmethod(services_settings.review_policy_delete)
+    delete_key = "policy_id"
+
+    @admin.display(description="Review within", ordering="review_minutes")
+    def target(self, obj: ReviewPolicy) -> str:
+        return f"{selectors.format_minutes(obj.review_minutes)} (business)"
+
+    def save_model(self, request: HttpRequest, obj: ReviewPolicy, form: forms.ModelForm, change: bool) -> None:
+        data = form.cleaned_data
+        saved = services_settings.review_policy_save(
+            user=request.user, policy_id=obj.pk if change else None, name=data["name"],
+            calendar_id=data["calendar"].pk, review_minutes=data["review_minutes"],
+            overdue_action=data["overdue_action"], is_active=data["is_active"],
         )  # fmt: skip
         _copy(saved, obj)
 

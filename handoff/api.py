@@ -49,6 +49,7 @@ from handoff.serializers import (
     TouchSerializer,
 )
 from leads import selectors as lead_selectors
+from leads.lifecycle import Stage
 from leads.models import Lead
 from leads.serializers import LeadSerializer
 
@@ -196,8 +197,10 @@ class QueueViewSet(HandoffViewSet):
         data = serializer.validated_data
         done: dict[int, str] = {}
 
+        extra = {"nurture_until": data["nurture_until"]} if data.get("nurture_until") else {}
+
         def apply(lead_id: int) -> None:
-            service(lead_id=lead_id, user=request.user, reason_code=data["reason"], note=data["note"])
+            service(lead_id=lead_id, user=request.user, reason_code=data["reason"], note=data["note"], **extra)
             done[lead_id] = message
 
         return _bulk(data["leads"], apply, done)
@@ -341,8 +344,9 @@ class LeadWorkViewSet(HandoffViewSet):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         services.lead_reject(
-            lead_id=lead.pk, user=request.user, to=data["to"], reason_code=data["reason"], note=data["note"]
-        )
+            lead_id=lead.pk, user=request.user, to=data["to"], reason_code=data["reason"], note=data["note"],
+            nurture_until=data["nurture_until"] if data["to"] == Stage.RECYCLED else None,
+        )  # fmt: skip
         return self._lead_answer(lead)
 
     @extend_schema(

@@ -13,6 +13,12 @@ class HandoffConfig(AppConfig):
         # The BANT rule: nothing enters SQL without a qualifying call (also enforced in the database).
         lifecycle.register_guard(lifecycle.Stage.SQL, services.sql_guard)
         lead_services.on_merge(services.merge_guard)
+        # Automatic hand-off: review clocks and hand-off requests written with every move into or
+        # out of MQL, and with every new hot signal of an MQL (handoff.automation).
+        from handoff import automation
+
+        lead_services.in_transition(automation.on_stage_moves)
+        lead_services.on_hot_mqls(automation.on_hot_mqls)
         # seed_demo: assignments, SLA clocks, discovery calls and opportunities for the demo leads.
         from handoff import demo as handoff_demo
         from leads import demo

@@ -3,23 +3,34 @@
 For every generated lead story it writes, in bulk and faithful to what `handoff.services` would
 have recorded:
 
-- an `Assignment` per hand-off (team "Inbound", routing rule "Everything → Inbound", assigned by
-  the demo marketer), ended by the next hand-off (reassigned), the conversion to SQL (converted)
-  or a move to recycled/disqualified (rejected); only the last one of a lead still at MQL or SAL
-  stays open;
-- its `SlaClock` under the "Hot lead" policy when the lead raised its hand within a day before
-  the hand-off, else "Standard", with warning and due times in business time
-  (`handoff.business_time`), the first touch (a sales touch or the acceptance), `stopped_at` when
-  the assignment ended untouched, and `warned_at`/`breached_at` where the SLA sweep would have
-  recorded them by now;
+- an `Assignment` per hand-off (team "Inbound"), ended by the next hand-off (reassigned), the
+  conversion to SQL (converted) or a move to recycled/disqualified (rejected); only the last one
+  of a lead still at MQL or SAL stays open. A lead that was hot at the hand-off (a hand-raise
+  within the scoring model's hot-signal window, since its last recycling) is routed by "Hot leads
+  → Inbound", any other by "Everything → Inbound". The fast track's hand-offs (the story's
+  `automatic` ones: hot, not junk, within a minute or two) have no `assigned_by`; the others were
+  made by the demo marketer from the queue;
+- its `SlaClock` under the "Hot lead" policy for a hot lead, else "Standard", with warning and
+  due times in business time (`handoff.business_time`), the first touch (a sales touch or the
+  acceptance, recorded as it happened), `stopped_at` when the assignment ended untouched, and
+  `warned_at`/`breached_at` where the SLA sweep would have recorded them by now (no breach is
+  reassigned or escalated, so no clock has `escalated_at`);
 - for every move into SQL, the qualified `DiscoveryCall` with complete BANT that the lead row
   names as its qualifying call, and the lead's `Opportunity`; a few follow-up calls on SALs;
-- `QueueReview` rows for hand-offs and for a marketer's nurture/disqualify decisions on MQLs;
+- `QueueReview` rows for hand-offs (a marketer's, or the fast track's with its `rule`) and for a
+  marketer's nurture/disqualify decisions on MQLs;
+- a `ReviewClock` per stay in the MQL queue, due by the active review policy, ended by the
+  hand-off (by a marketer or automatic), the marketer's nurture/disqualify decision or another
+  move out of MQL, open for the MQLs still waiting; `overdue_at` where the review sweep would have
+  flagged it by now (due before the stay ended);
 - a `Rejection` for every move into recycled or disqualified made by a person, its reason taken
-  from the transition's reason text.
+  from the transition's reason text (whose cool-off days the generator asks for through
+  `nurture_days`).
 
-`prepare` creates (idempotently) the Inbound team with every SDR, the routing rule, and MQL
-targets for this month and the three before (sized to the MQLs this run delivers).
+`prepare` creates (idempotently) the Inbound team with every SDR, the routing rules — "Hot leads
+→ Inbound" (hot only, automatic hand-off, the "Hot lead" SLA) before the reviewed catch-all —
+the review policy if there is none, and MQL targets for this month and the three before (sized to
+the MQLs this run delivers). No hand-off request is left pending.
 """
 
 from __future__ import annotations
@@ -30,11 +41,13 @@ import zlib
 from bisect import bisect_right
 from calendar import monthrange
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from crm.roles import Role
@@ -43,11 +56,15 @@ from handoff.models import (
     AssignmentEnd,
     BusinessCalendar,
     CallOutcome,
+    HandoffMode,
     MqlTarget,
     QueueAction,
     ReasonUse,
     RejectionReason,
     RejectionSide,
+    ReviewAction,
+    ReviewEnd,
+    ReviewPolicy,
     RoutingRule,
     SlaPolicy,
     Team,
@@ -58,11 +75,13 @@ from leads.lifecycle import Stage
 from leads.models import Company
 
 TEAM_NAME = "Inbound"
-RULE_NAME = "Everything → Inbound"
+RULE_NAME = "Everything → Inbound"  # the catch-all: reviewed in the queue
+HOT_RULE_NAME = "Hot leads → Inbound"  # before it: hot leads, handed off automatically
 STANDARD_POLICY, HOT_POLICY = "Standard", "Hot lead"
+REVIEW_POLICY, REVIEW_MINUTES = "Marketing review", 240  # created only when there is no review policy
+FAST_TRACK = "fast track: hot signal"  # what an automatic hand-off records (handoff.automation)
 DEMO_MARKETER, DEMO_MANAGER = "marketer", "manager"
 DEMO_CAPACITY = 10_000
-HOT_WINDOW = demo.DAY  # a hand-raise within a day before the hand-off makes it a hot lead
 
 _SQL, _MQL, _SAL = Stage.SQL, Stage.MQL, Stage.SAL
 _OUT = (Stage.RECYCLED, Stage.DISQUALIFIED)
@@ -132,7 +151,7 @@ ASSIGNMENT_COLUMNS = (
 )  # fmt: skip
 CLOCK_COLUMNS = (
     "assignment_id", "policy_id", "started_at", "warn_at", "due_at", "first_touch_at", "stopped_at", "warned_at",
-    "breached_at",
+    "breached_at", "touch_recorded_at",
 )  # fmt: skip
 CALL_COLUMNS = (
     "id", "lead_id", "sdr_id", "held_at", "budget_status", "budget_amount", "budget_currency", "authority_role",
@@ -142,7 +161,8 @@ CALL_COLUMNS = (
 OPPORTUNITY_COLUMNS = (
     "lead_id", "discovery_call_id", "name", "amount", "currency", "expected_close", "owner_id", "created_at",
 )  # fmt: skip
-REVIEW_COLUMNS = ("lead_id", "action", "reviewer_id", "mql_at", "reviewed_at", "reason_id")
+REVIEW_COLUMNS = ("lead_id", "action", "reviewer_id", "rule", "mql_at", "reviewed_at", "reason_id")
+REVIEW_CLOCK_COLUMNS = ("lead_id", "policy_id", "started_at", "due_at", "overdue_at", "ended_at", "end")
 REJECTION_COLUMNS = (
     "lead_id", "reason_id", "to_stage", "from_stage", "side", "actor_id", "note", "fit_score", "engagement_score",
     "at",
@@ -205,21 +225,64 @@ class HandoffSeedExtension(demo.SeedExtension):
             )
             if not created and membership.capacity < DEMO_CAPACITY:
                 TeamMembership.objects.filter(pk=membership.pk).update(capacity=DEMO_CAPACITY)
-        rule = RoutingRule.objects.filter(name=RULE_NAME).first()
-        if rule is None:
-            last = RoutingRule.objects.order_by("-position").values_list("position", flat=True).first()
-            rule = RoutingRule.objects.create(name=RULE_NAME, team=team, position=(last or 0) + 10)
-        self.rule_id = rule.pk
+        self.rule_id, self.hot_rule_id = self._prepare_rules(team, hot)
+        self.hot_window = world.hot_window
+        self._prepare_review(calendar)
+        self._load_reasons()
+        self._prepare_targets(world.now)
 
+    def _prepare_rules(self, team: Team, hot: SlaPolicy) -> tuple[int, int]:
+        """The catch-all "Everything → Inbound" (reviewed), and before it (a lower position) "Hot
+        leads → Inbound": hot leads only, handed off automatically under the "Hot lead" SLA."""
+        rule = RoutingRule.objects.filter(name=RULE_NAME).first()
+        hot_rule = RoutingRule.objects.filter(name=HOT_RULE_NAME).first()
+        if rule is not None and hot_rule is None:
+            # Take the catch-all's place, moving it (and whatever follows) down.
+            RoutingRule.objects.filter(position__gte=rule.position).update(position=F("position") + 10)
+            position = rule.position
+        else:
+            last = RoutingRule.objects.order_by("-position").values_list("position", flat=True).first()
+            position = (last or 0) + 10
+        if hot_rule is None:
+            hot_rule = RoutingRule.objects.create(
+                name=HOT_RULE_NAME, team=team, position=position, hot_only=True,
+                handoff_mode=HandoffMode.AUTOMATIC, sla_policy=hot,
+            )  # fmt: skip
+        if rule is None:
+            rule = RoutingRule.objects.create(name=RULE_NAME, team=team, position=position + 10)
+        return rule.pk, hot_rule.pk
+
+    def _prepare_review(self, calendar: BusinessCalendar) -> None:
+        """The active review policy (the migrations create "Marketing review"; made here only when
+        there is no review policy at all), its calendar built once."""
+        policy = ReviewPolicy.objects.filter(is_active=True).select_related("calendar").first()
+        if policy is None and not ReviewPolicy.objects.exists():
+            policy = ReviewPolicy.objects.create(
+                name=REVIEW_POLICY, calendar=calendar, review_minutes=REVIEW_MINUTES, overdue_action=ReviewAction.NOTIFY
+            )
+        self.review = (policy.pk, Calendar.from_model(policy.calendar), policy.review_minutes) if policy else None
+
+    def _load_reasons(self) -> None:
         RejectionReason.objects.get_or_create(
             code=FALLBACK_REASON, defaults={"label": "Other", "use": ReasonUse.BOTH, "position": 99}
         )
-        self.reasons = {code: (pk, use) for pk, code, use in RejectionReason.objects.values_list("pk", "code", "use")}
+        rows = RejectionReason.objects.values_list("pk", "code", "use", "nurture_days")
+        self.reasons = {code: (pk, use) for pk, code, use, _days in rows}
+        self._nurture = {pk: days for pk, _code, _use, days in rows}
         labels = RejectionReason.objects.values_list("label", "code")
         self._labels = sorted(((label.lower(), code) for label, code in labels), key=lambda item: -len(item[0]))
         self._resolved: dict[tuple[str, str], tuple[int, str]] = {}
 
-        self._prepare_targets(world.now)
+    def nurture_days(self, reasons: Sequence[str]) -> dict[str, int]:
+        """The cool-off of each recycling reason text: that of the managed reason it resolves to
+        (as its Rejection records it), when the reason has one (else the lifecycle's default)."""
+        self._load_reasons()
+        days = {}
+        for text in reasons:
+            reason_id, _note = self._reason(text, Stage.RECYCLED)
+            if self._nurture[reason_id] is not None:
+                days[text] = self._nurture[reason_id]
+        return days
 
     # -- MQL targets ------------------------------------------------------------------------
 
@@ -275,8 +338,9 @@ class HandoffSeedExtension(demo.SeedExtension):
         calls: list[list[Any]] = []  # id filled in once the count is known
         opportunities: list[tuple[int, int, int | None, str]] = []  # lead, call index, company, email
         qualifying: dict[int, int] = {}  # lead id -> index in calls
+        review_clocks: list[tuple] = []
         month_starts, months = self._month_starts, self._months
-        team, rule, marketer = self.team_id, self.rule_id, self.marketer_id
+        team, marketer, window = self.team_id, self.marketer_id, self.hot_window
 
         for story in stories:
             transitions = story.transitions
@@ -303,13 +367,18 @@ class HandoffSeedExtension(demo.SeedExtension):
                                 why = AssignmentEnd.CONVERTED if to == _SQL else AssignmentEnd.REJECTED
                             break
                     assignment_id = next(assignment_ids)
+                    hot = story.is_hot(assigned_at, window)
+                    # The fast track's hand-offs are nobody's: the rule that decided is recorded.
+                    by, decided = (None, FAST_TRACK) if assigned_at in story.automatic else (marketer, "")
                     assignments.append(
-                        (assignment_id, lead_id, rep, team, rule, marketer, assigned_at, ended_at is None,
-                         ended_at, why)
+                        (assignment_id, lead_id, rep, team, self.hot_rule_id if hot else self.rule_id, by,
+                         assigned_at, ended_at is None, ended_at, why)
                     )  # fmt: skip
-                    clocks.append(self._clock(assignment_id, story, assigned_at, ended_at, touch_times, now))
+                    clocks.append(self._clock(assignment_id, hot, assigned_at, ended_at, touch_times, now))
                     mql_at = max((at for at in mql_entries if at <= assigned_at), default=assigned_at)
-                    reviews.append((lead_id, QueueAction.HANDED_OFF, marketer, mql_at, assigned_at, None))
+                    reviews.append((lead_id, QueueAction.HANDED_OFF, by, decided, mql_at, assigned_at, None))
+            if mql_entries:
+                review_clocks += self._review_clocks(story, now)
 
             # Rejections, and the marketer's queue decisions.
             for position, (_lead, source, target, at, user, _rule, reason) in enumerate(transitions):
@@ -330,7 +399,7 @@ class HandoffSeedExtension(demo.SeedExtension):
                 )
                 if source == _MQL and user in self.marketers and not handed:
                     action = QueueAction.NURTURE if target == Stage.RECYCLED else QueueAction.DISQUALIFIED
-                    reviews.append((lead_id, action, user, mql_at or at, at, reason_id))
+                    reviews.append((lead_id, action, user, "", mql_at or at, at, reason_id))
 
             if lead_id in qualifying:  # one opportunity per lead: from its latest qualifying call
                 opportunities.append((lead_id, qualifying[lead_id], story.company_id, story.email))
@@ -353,21 +422,48 @@ class HandoffSeedExtension(demo.SeedExtension):
             batch.qualifying_calls[lead_id] = calls[index][0]
 
         writer.write("handoff_assignment", ASSIGNMENT_COLUMNS, assignments, timestamps=(6, 8))
-        writer.write("handoff_slaclock", CLOCK_COLUMNS, clocks, timestamps=(2, 3, 4, 5, 6, 7, 8))
+        writer.write("handoff_slaclock", CLOCK_COLUMNS, clocks, timestamps=(2, 3, 4, 5, 6, 7, 8, 9))
         writer.write(
             "handoff_discoverycall", CALL_COLUMNS, [tuple(call) for call in calls], timestamps=(3, 16), escape=True
         )
         writer.write("handoff_opportunity", OPPORTUNITY_COLUMNS, opportunity_rows, timestamps=(7,), escape=True)
-        writer.write("handoff_queuereview", REVIEW_COLUMNS, reviews, timestamps=(3, 4))
+        writer.write("handoff_queuereview", REVIEW_COLUMNS, reviews, timestamps=(4, 5))
+        writer.write("handoff_reviewclock", REVIEW_CLOCK_COLUMNS, review_clocks, timestamps=(2, 3, 4, 5))
         writer.write("handoff_rejection", REJECTION_COLUMNS, rejections, timestamps=(9,), escape=True)
         self._update_targets()
 
     # -- pieces -----------------------------------------------------------------------------
 
+    def _review_clocks(self, story: demo.LeadStory, now: int) -> list[tuple]:
+        """One review clock per stay in the MQL queue: from entering MQL until the hand-off, the
+        marketer's decision or another move out of MQL; open while the lead still waits."""
+        transitions, rows = story.transitions, []
+        automatic = set(story.automatic)
+        policy_id, calendar, minutes = self.review or (None, None, 0)
+        for position, (_lead, _source, target, started, *_rest) in enumerate(transitions):
+            if target != _MQL:
+                continue
+            left = transitions[position + 1] if position + 1 < len(transitions) else None
+            handed = next((at for at, _rep in story.handoffs if started <= at and (left is None or at < left[3])), None)
+            if handed is not None:
+                ended, end = handed, ReviewEnd.AUTOMATIC if handed in automatic else ReviewEnd.HANDED_OFF
+            elif left is not None:
+                ended, end = left[3], ReviewEnd.LEFT
+                if left[4] in self.marketers and left[2] in _OUT:  # the marketer's decision in the queue
+                    end = ReviewEnd.NURTURE if left[2] == Stage.RECYCLED else ReviewEnd.DISQUALIFIED
+            else:
+                ended, end = None, ""
+            due = overdue = None
+            if calendar is not None:
+                due = int(calendar.add_minutes(datetime.fromtimestamp(started, tz=UTC), minutes).timestamp())
+                # What the review sweep would have flagged by now: due while the stay was open.
+                overdue = due if due <= now and (ended is None or ended > due) else None
+            rows.append((story.lead_id, policy_id, started, due, overdue, ended, end))
+        return rows
+
     def _clock(
-        self, assignment_id: int, story: demo.LeadStory, started: int, ended: int | None, touches: list[int], now: int
+        self, assignment_id: int, hot: bool, started: int, ended: int | None, touches: list[int], now: int
     ) -> tuple:
-        hot = story.hot_at is not None and 0 <= started - story.hot_at <= HOT_WINDOW
         policy_id, calendar, warn_minutes, due_minutes = self.policies["hot" if hot else "standard"]
         start = datetime.fromtimestamp(started, tz=UTC)
         warn = int(calendar.add_minutes(start, warn_minutes).timestamp())
@@ -381,10 +477,13 @@ class HandoffSeedExtension(demo.SeedExtension):
         ran_until = first_touch if first_touch is not None else stopped
         warned = warn if warn <= now and warn < due and (ran_until is None or ran_until > warn) else None
         breached = due if due <= now and (ran_until is None or ran_until > due) else None
-        return (assignment_id, policy_id, started, warn, due, first_touch, stopped, warned, breached)
+        # Every demo touch is logged as it happens, so it is recorded at its own time.
+        return (assignment_id, policy_id, started, warn, due, first_touch, stopped, warned, breached, first_touch)
 
     def _reason(self, text: str, to: str) -> tuple[int, str]:
-        """(reason id, note) for a transition's reason text, e.g. "No budget" or "Student"."""
+        """(reason id, note) for a transition's reason text, e.g. "No budget" or "Student" (a
+        recycling's "(nurture until …)" is the cool-off, not part of the note)."""
+        text = text.split(" (nurture until ", 1)[0]
         key = (text, to)
         found = self._resolved.get(key)
         if found is not None:

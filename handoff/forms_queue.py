@@ -172,6 +172,12 @@ class QueueActionForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Optional. Saved with the stage change, after the reason.",
     )
+    nurture_until = forms.DateField(
+        required=False,
+        label="Nurture until",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="No rescoring brings the lead back before this date. Empty: the reason's cool-off.",
+    )
     next = forms.CharField(required=False, widget=forms.HiddenInput)
 
     def __init__(
@@ -214,4 +220,6 @@ class QueueActionForm(forms.Form):
             data["team"] = None
         elif decision == QueueDecision.HAND_OFF:
             data["reason"], data["note"] = "", ""
+        if decision != QueueDecision.NURTURE:
+            data["nurture_until"] = None
         return data

@@ -22,13 +22,17 @@ from handoff.models import (
     BreachAction,
     BudgetStatus,
     BusinessCalendar,
+    HandoffMode,
     ReasonUse,
+    ReviewAction,
     SlaPolicy,
     Team,
 )
 from handoff.selectors import settings_pages as selectors
+from handoff.services_settings import MAX_REASSIGNMENTS
 from leads.forms import UserChoiceField
 from leads.models import Channel, Segment
+from leads.services import DEFAULT_NURTURE_DAYS, MAX_NURTURE_DAYS
 
 
 def add_service_errors(form: forms.Form, error: ValidationError, field_map: dict[str, str] | None = None) -> None:
@@ -105,6 +109,15 @@ class RoutingRuleForm(forms.Form):
         label="Hot leads only",
         help_text="A recent hand-raiser: demo request, contact sales, price quote.",
     )
+    handoff_mode = forms.ChoiceField(
+        choices=HandoffMode.choices,
+        required=False,  # not sent: the rule keeps its mode (a new rule waits for review)
+        widget=forms.RadioSelect,
+        initial=HandoffMode.REVIEW,
+        label="Hand the lead to sales",
+        help_text="Automatic: the team's next rep gets the lead with no wait in the queue. Either way a hot lead "
+        "whose fit is not junk is fast-tracked, and a hot lead held for its fit waits for review.",
+    )
     is_active = forms.BooleanField(required=False, initial=True, label="Active", help_text="Off: routing skips it.")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -125,6 +138,7 @@ class RoutingRuleForm(forms.Form):
                 "hot_only",
                 css_class="form-section",
             ),
+            Fieldset("Hand-off", "handoff_mode", css_class="form-section"),
             Fieldset("Status", "is_active", css_class="form-section"),
         )
 
@@ -138,6 +152,7 @@ class RoutingRuleForm(forms.Form):
             "channels": rule.channels,
             "countries": rule.countries,
             "hot_only": rule.hot_only,
+            "handoff_mode": rule.handoff_mode,
             "is_active": rule.is_active,
         }
 
@@ -151,6 +166,7 @@ class RoutingRuleForm(forms.Form):
             "channels": data["channels"],
             "countries": data["countries"],
             "hot_only": data["hot_only"],
+            "handoff_mode": data["handoff_mode"] or None,
             "is_active": data["is_active"],
         }
 
@@ -304,6 +320,16 @@ class SlaPolicyForm(forms.Form):
     breach_action = forms.ChoiceField(
         choices=BreachAction.choices, widget=forms.RadioSelect, initial=BreachAction.NOTIFY, label="On breach"
     )
+    max_reassignments = forms.IntegerField(
+        min_value=0,
+        max_value=MAX_REASSIGNMENTS,
+        required=False,  # not sent: the policy keeps its bound (a new policy: 2)
+        initial=2,
+        label="Reassign on breach at most",
+        help_text="Only when a breach reassigns: after this many reassignments the next breach escalates the lead "
+        "to the team's manager, once, and it stays with its rep for the manager to decide. 0: the first breach "
+        "escalates.",
+    )
     is_active = forms.BooleanField(required=False, initial=True, label="Active")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -324,6 +350,11 @@ class SlaPolicyForm(forms.Form):
                 ),
                 HTML('<div id="target-words" class="form-text mt-0 mb-3" data-target-words aria-live="polite"></div>'),
                 "breach_action",
+                Div(
+                    AppendedText("max_reassignments", "times, then escalate to the manager"),
+                    css_class="reassign-bound",
+                    data_shown_for="breach_action=reassign,both",
+                ),
                 css_class="form-section",
             ),
             Fieldset("Status", "is_active", css_class="form-section"),
@@ -339,6 +370,7 @@ class SlaPolicyForm(forms.Form):
             "target_minutes": minutes,
             "warn_at_percent": policy.warn_at_percent,
             "breach_action": policy.breach_action,
+            "max_reassignments": policy.max_reassignments,
             "is_active": policy.is_active,
         }
 
@@ -359,6 +391,7 @@ class SlaPolicyForm(forms.Form):
             "first_touch_minutes": data["target_hours"] * 60 + data["target_minutes"],
             "warn_at_percent": data["warn_at_percent"],
             "breach_action": data["breach_action"],
+            "max_reassignments": data["max_reassignments"],
             "is_active": data["is_active"],
         }
 
@@ -586,6 +619,15 @@ class RejectionReasonForm(forms.Form):
         required=False,
         help_text="What the API and reports use. Empty: made from the label. Fixed once created.",
     )
+    nurture_days = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=MAX_NURTURE_DAYS,
+        label="Cool-off",
+        help_text=f"No rescoring promotes a lead sent back for this reason for this many days (whoever sends it "
+        f"back may pick another date). Empty: the default of {DEFAULT_NURTURE_DAYS} days.",
+        widget=forms.NumberInput(attrs={"placeholder": str(DEFAULT_NURTURE_DAYS)}),
+    )
     is_active = forms.BooleanField(required=False, initial=True, label="Active", help_text="Off: no longer offered.")
 
     def __init__(self, *args: Any, reason: Any = None, **kwargs: Any) -> None:
@@ -594,16 +636,104 @@ class RejectionReasonForm(forms.Form):
             self.fields["code"].disabled = True
             self.fields["code"].help_text = "Fixed: the API and reports refer to it."
         self.helper = _helper(
-            Row(Column("label", css_class="col-md-7"), Column("code", css_class="col-md-5")), "use", "is_active"
+            Row(Column("label", css_class="col-md-7"), Column("code", css_class="col-md-5")),
+            "use",
+            Div(
+                AppendedText("nurture_days", "days"),
+                css_class="cool-off-field",
+                data_shown_for=f"use={ReasonUse.RECYCLE},{ReasonUse.BOTH}",
+            ),
+            "is_active",
         )
 
     @classmethod
     def initial_for(cls, reason: Any) -> dict[str, Any]:
-        return {"label": reason.label, "use": reason.use, "code": reason.code, "is_active": reason.is_active}
+        return {
+            "label": reason.label,
+            "use": reason.use,
+            "code": reason.code,
+            "nurture_days": reason.nurture_days,
+            "is_active": reason.is_active,
+        }
 
     def service_kwargs(self) -> dict[str, Any]:
         data = self.cleaned_data
-        return {"label": data["label"], "use": data["use"], "code": data["code"] or "", "is_active": data["is_active"]}
+        # A reason that only disqualifies has no cool-off: the field is hidden for it, and dropped.
+        nurture_days = data.get("nurture_days") if data["use"] != ReasonUse.DISQUALIFY else None
+        return {
+            "label": data["label"],
+            "use": data["use"],
+            "code": data["code"] or "",
+            "nurture_days": nurture_days,
+            "is_active": data["is_active"],
+        }
+
+
+# --- The marketing review policy ---------------------------------------------------------------
+
+
+class ReviewPolicyForm(forms.Form):
+    """The active review policy's target and overdue action (its name is kept)."""
+
+    calendar = forms.ModelChoiceField(
+        queryset=BusinessCalendar.objects.none(),
+        empty_label="Choose a calendar",
+        label="Business calendar",
+        help_text="The review target counts only the calendar's working hours.",
+    )
+    target_hours = forms.IntegerField(min_value=0, max_value=720, initial=4, label="Hours")
+    target_minutes = forms.IntegerField(min_value=0, max_value=59, initial=0, label="Minutes")
+    overdue_action = forms.ChoiceField(
+        choices=ReviewAction.choices,
+        widget=forms.RadioSelect,
+        initial=ReviewAction.NOTIFY,
+        label="When a review is overdue",
+        help_text="The marketers are told once per overdue MQL. Handing off automatically routes it like the "
+        "queue's button: routing rules, round robin, the SLA clock.",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["calendar"].queryset = BusinessCalendar.objects.order_by("name")
+        self.helper = _helper(
+            Fieldset(
+                "Review every MQL within, in business time",
+                Row(
+                    Column(AppendedText("target_hours", "h"), css_class="col-6 col-md-3"),
+                    Column(AppendedText("target_minutes", "min"), css_class="col-6 col-md-3"),
+                    Column("calendar", css_class="col-md-6"),
+                ),
+                css_class="form-section",
+            ),
+            Fieldset("Overdue", "overdue_action", css_class="form-section"),
+        )
+
+    @classmethod
+    def initial_for(cls, policy: Any) -> dict[str, Any]:
+        hours, minutes = divmod(policy.review_minutes, 60)
+        return {
+            "calendar": policy.calendar_id,
+            "target_hours": hours,
+            "target_minutes": minutes,
+            "overdue_action": policy.overdue_action,
+        }
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        hours, minutes = data.get("target_hours"), data.get("target_minutes")
+        if hours is not None and minutes is not None and hours * 60 + minutes < 1:
+            self.add_error("target_hours", "Give a review target of at least one business minute.")
+        return data
+
+    field_map = {"review_minutes": "target_hours"}
+
+    def service_kwargs(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {
+            "calendar_id": data["calendar"].pk,
+            "review_minutes": data["target_hours"] * 60 + data["target_minutes"],
+            "overdue_action": data["overdue_action"],
+        }
 
 
 # --- The SLA board -----------------------------------------------------------------------------

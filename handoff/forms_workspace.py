@@ -14,6 +14,7 @@ from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Column, Field, Fieldset, Layout, Row
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from handoff import services
 from handoff.models import AuthorityRole, BudgetStatus, CallOutcome, RejectionReason, Timeframe
@@ -71,6 +72,12 @@ class RejectForm(forms.Form):
         max_length=1000,
         widget=forms.Textarea(attrs={"rows": 2, "placeholder": "Optional: what you learned. Kept in the history."}),
     )
+    nurture_until = forms.DateField(
+        label="Nurture until",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="Recycled leads only: no rescoring brings it back before then. Empty: the reason's cool-off.",
+    )
 
     def __init__(self, *args: Any, reasons: list[RejectionReason], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -84,6 +91,7 @@ class RejectForm(forms.Form):
         self.helper.layout = Layout(
             Field("to", wrapper_class="reject-targets"),
             Row(Column("reason", css_class="col-md-5"), Column("note", css_class="col-md-7")),
+            Row(Column("nurture_until", css_class="col-md-5")),
         )
 
 
@@ -162,6 +170,8 @@ class DiscoveryCallForm(forms.Form):
         # The policy's refusal (criteria in words) and the sections it names, set by add_call_errors.
         self.policy_refusal: list[str] = []
         self.refused_sections: set[str] = set()
+        # A call is not held in the future (services.call_log has the final word, and the bounds).
+        self.fields["held_at"].widget.attrs["max"] = timezone.localtime().strftime("%Y-%m-%dT%H:%M")
         self.helper = FormHelper()
         self.helper.form_tag = False
         self.helper.disable_csrf = True

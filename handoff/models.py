@@ -31,6 +31,12 @@ class RejectionReason(models.Model):
     code = models.SlugField(max_length=40, unique=True)
     label = models.CharField(max_length=100)
     use = models.CharField(max_length=12, choices=ReasonUse.choices, default=ReasonUse.BOTH)
+    nurture_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Back to nurture for this reason: no rescoring promotes the lead for this many days "
+        "(the cool-off). Empty: the default of 90 days.",
+    )
     is_active = models.BooleanField(default=True)
     position = models.PositiveIntegerField(default=0)
 
@@ -93,6 +99,11 @@ class SlaPolicy(models.Model):
         default=75, help_text="Warn the rep when this share of the target has elapsed."
     )
     breach_action = models.CharField(max_length=10, choices=BreachAction.choices, default=BreachAction.NOTIFY)
+    max_reassignments = models.PositiveIntegerField(
+        default=2,
+        help_text="How many times a lead may be reassigned on breach; the next breach escalates it to the "
+        "team's manager instead, once.",
+    )
     is_active = models.BooleanField(default=True)
 
     class Meta:
@@ -152,11 +163,17 @@ class TeamMembership(models.Model):
         return self.away_until is not None and self.away_until > (at or timezone.now())
 
 
+class HandoffMode(models.TextChoices):
+    AUTOMATIC = "automatic", "Automatically, the moment it becomes an MQL"
+    REVIEW = "review", "After marketing review in the MQL queue"
+
+
 class RoutingRule(models.Model):
     """Ordered conditions choosing a team; the first rule whose conditions all hold wins.
 
     Empty lists mean "any". `hot_only` rules take hot leads (recent demo request, contact sales…)
-    and usually carry a tighter SLA policy.
+    and usually carry a tighter SLA policy. `handoff_mode` says whether the rule's leads are
+    handed off by themselves as they become MQLs, or wait for a marketer in the queue.
     """
 
     position = models.PositiveIntegerField(default=0)
@@ -170,6 +187,9 @@ class RoutingRule(models.Model):
         SlaPolicy, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
         help_text="Overrides the team's default policy.",
     )  # fmt: skip
+    handoff_mode = models.CharField(
+        max_length=10, choices=HandoffMode.choices, default=HandoffMode.REVIEW, verbose_name="hand-off"
+    )
     is_active = models.BooleanField(default=True)
 
     class Meta:
@@ -177,6 +197,10 @@ class RoutingRule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.position}. {self.name} → {self.team}"
+
+    @property
+    def is_automatic(self) -> bool:
+        return self.handoff_mode == HandoffMode.AUTOMATIC
 
 
 # --- Assignments and SLA clocks ---------------------------------------------------------------
@@ -251,6 +275,9 @@ class SlaClock(models.Model):
     warn_at = models.DateTimeField()
     due_at = models.DateTimeField()
     first_touch_at = models.DateTimeField(null=True, blank=True)
+    touch_recorded_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the first touch was logged (it may be back-dated)."
+    )
     stopped_at = models.DateTimeField(null=True, blank=True, help_text="Assignment ended without a touch.")
     warned_at = models.DateTimeField(null=True, blank=True)
     breached_at = models.DateTimeField(null=True, blank=True)
@@ -297,10 +324,38 @@ class SlaClock(models.Model):
     def __str__(self) -> str:
         return f"SLA for {self.assignment}"
 
+    # Met or late: a clock is met only if its touch was recorded (`touch_recorded_at`) by the due
+    # time, and never once the sweep has recorded its breach. `first_touch_at` is when the touch
+    # happened, which a rep may back-date: a touch logged after the due time is met late whatever
+    # time it names. Every met/late decision (status_at, the SQL status filters, the SLA reports)
+    # uses these two, so the rule is written once.
+    @staticmethod
+    def met_in_time_q(prefix: str = "") -> Q:
+        """Touched clocks that met their SLA, as a condition (`prefix` e.g. "clock__" from an assignment)."""
+        due = models.F(f"{prefix}due_at")
+        return Q(
+            **{
+                f"{prefix}first_touch_at__lte": due,
+                f"{prefix}touch_recorded_at__lte": due,
+                f"{prefix}breached_at__isnull": True,
+            }
+        )
+
+    @property
+    def met_in_time(self) -> bool:
+        """Touched, and the touch was recorded by the due time with no breach recorded: see met_in_time_q."""
+        return (
+            self.first_touch_at is not None
+            and self.touch_recorded_at is not None
+            and self.breached_at is None
+            and self.first_touch_at <= self.due_at
+            and self.touch_recorded_at <= self.due_at
+        )
+
     def status_at(self, now: datetime | None = None) -> str:
         now = now or timezone.now()
         if self.first_touch_at is not None:
-            return SlaStatus.MET if self.first_touch_at <= self.due_at else SlaStatus.MET_LATE
+            return SlaStatus.MET if self.met_in_time else SlaStatus.MET_LATE
         if self.stopped_at is not None:
             return SlaStatus.STOPPED
         if now >= self.due_at:
@@ -325,9 +380,11 @@ class SlaEvent(models.Model):
         WARNING = "warning", "Warning"
         BREACH = "breach", "Breach"
         REASSIGNED = "reassigned", "Reassigned on breach"
+        NOT_REASSIGNED = "not_reassigned", "Not reassigned: nobody could take it"
+        ESCALATED = "escalated", "Escalated to the manager"
 
     clock = models.ForeignKey(SlaClock, on_delete=models.CASCADE, related_name="events")
-    kind = models.CharField(max_length=12, choices=Kind.choices)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
     at = models.DateTimeField(default=timezone.now)
     detail = models.CharField(max_length=300, blank=True)
 
@@ -349,11 +406,15 @@ class QueueAction(models.TextChoices):
 
 
 class QueueReview(models.Model):
-    """A marketer's decision on an MQL, with how long the lead waited in the queue for it."""
+    """A decision on an MQL, with how long the lead waited in the queue for it: a marketer's, or
+    (reviewer empty, `rule` named) an automatic hand-off's."""
 
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="queue_reviews")
     action = models.CharField(max_length=14, choices=QueueAction.choices)
-    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    rule = models.CharField(max_length=200, blank=True, help_text="The automatic rule that decided, if no person did.")
     mql_at = models.DateTimeField(help_text="When the lead entered the queue (became an MQL).")
     reviewed_at = models.DateTimeField(default=timezone.now)
     reason = models.ForeignKey(RejectionReason, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
@@ -361,13 +422,134 @@ class QueueReview(models.Model):
     class Meta:
         ordering = ["-reviewed_at", "-id"]
         indexes = [models.Index(fields=["reviewed_at"], name="queue_review_at")]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(reviewer__isnull=False) & Q(rule="")) | (Q(reviewer__isnull=True) & ~Q(rule="")),
+                name="queue_review_person_xor_rule",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_action_display()}: {self.lead}"
 
     @property
+    def is_automatic(self) -> bool:
+        return self.reviewer_id is None
+
+    @property
     def wait(self):  # type: ignore[no-untyped-def]
         return self.reviewed_at - self.mql_at
+
+
+class ReviewAction(models.TextChoices):
+    NOTIFY = "notify", "Notify the marketers"
+    HAND_OFF = "hand_off", "Notify the marketers and hand the lead off automatically"
+
+
+class ReviewPolicy(models.Model):
+    """Marketing's side of the handoff: how long an MQL may wait in the queue for review, in
+    business minutes, and what happens when it waits longer. One policy is active."""
+
+    name = models.CharField(max_length=100, unique=True)
+    calendar = models.ForeignKey(BusinessCalendar, on_delete=models.PROTECT, related_name="review_policies")
+    review_minutes = models.PositiveIntegerField(help_text="Review every MQL within this many business minutes.")
+    overdue_action = models.CharField(max_length=10, choices=ReviewAction.choices, default=ReviewAction.NOTIFY)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        verbose_name = "review policy"
+        verbose_name_plural = "review policies"
+        constraints = [
+            models.CheckConstraint(condition=Q(review_minutes__gt=0), name="review_target_positive"),
+            models.UniqueConstraint(fields=["is_active"], condition=Q(is_active=True), name="one_active_review_policy"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.review_minutes} business min)"
+
+
+class ReviewEnd(models.TextChoices):
+    HANDED_OFF = "handed_off", "Handed off by a marketer"
+    AUTOMATIC = "automatic", "Handed off automatically"
+    NURTURE = "nurture", "Sent back to nurture"
+    DISQUALIFIED = "disqualified", "Disqualified"
+    LEFT = "left", "Left the queue otherwise"
+
+
+class ReviewClock(models.Model):
+    """One stay of a lead in the MQL queue: from entering MQL until it is handed off or leaves,
+    with the review policy's due time. `overdue_at` records that the review sweep flagged it and
+    told the marketers (once); it stays set however the stay ends."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="review_clocks")
+    policy = models.ForeignKey(ReviewPolicy, null=True, blank=True, on_delete=models.PROTECT, related_name="clocks")
+    started_at = models.DateTimeField()
+    due_at = models.DateTimeField(null=True, blank=True, help_text="Empty without a review policy.")
+    overdue_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end = models.CharField(max_length=12, choices=ReviewEnd.choices, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["lead"], condition=Q(ended_at__isnull=True), name="one_open_review_clock"),
+            models.CheckConstraint(
+                condition=Q(due_at__isnull=True) | Q(due_at__gte=models.F("started_at")),
+                name="review_clock_due_after_start",
+            ),
+        ]
+        indexes = [
+            # The review sweep: open clocks not yet flagged whose due time has passed.
+            models.Index(
+                fields=["due_at"],
+                name="review_clock_due",
+                condition=Q(ended_at__isnull=True, overdue_at__isnull=True, due_at__isnull=False),
+            ),
+            # The queue's count of overdue reviews: open clocks by due time.
+            models.Index(
+                fields=["due_at"],
+                name="review_clock_open_due",
+                condition=Q(ended_at__isnull=True, due_at__isnull=False),
+            ),
+            models.Index(fields=["ended_at"], name="review_clock_ended"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Review of {self.lead_id} from {self.started_at:%Y-%m-%d %H:%M}"
+
+    def is_overdue(self, now: datetime | None = None) -> bool:
+        if self.due_at is None:
+            return False
+        return (self.ended_at or now or timezone.now()) > self.due_at
+
+
+class HandoffCause(models.TextChoices):
+    ENTERED_MQL = "entered_mql", "Became an MQL"
+    HOT_SIGNAL = "hot_signal", "Hot signal"
+    REVIEW_OVERDUE = "review_overdue", "Review overdue"
+
+
+class HandoffRequest(models.Model):
+    """A lead to look at for automatic hand-off: written in the transaction that made it an MQL
+    (or gave an MQL a hot signal), so the database, not the broker, is what remembers it. The
+    drain (a task after commit, and beat every minute) hands it off when its routing rule is
+    automatic or it is fast-tracked, and deletes the request; when nobody can take the lead, the
+    request stays with the error and is retried later."""
+
+    lead = models.OneToOneField(Lead, on_delete=models.CASCADE, related_name="+")
+    cause = models.CharField(max_length=16, choices=HandoffCause.choices)
+    force = models.BooleanField(default=False, help_text="Hand off whatever the rule's mode (review overdue).")
+    requested_at = models.DateTimeField(default=timezone.now)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["next_attempt_at", "id"]
+        indexes = [models.Index(fields=["next_attempt_at", "id"], name="handoff_request_next")]
+
+    def __str__(self) -> str:
+        return f"Hand-off request for {self.lead_id} ({self.cause})"
 
 
 class RejectionSide(models.TextChoices):
@@ -542,11 +724,13 @@ class NotificationKind(models.TextChoices):
     SLA_WARNING = "sla_warning", "SLA warning"
     SLA_BREACH = "sla_breach", "SLA breached"
     REASSIGNED = "reassigned", "Lead reassigned"
+    ESCALATED = "escalated", "Escalated: needs a decision"
+    REVIEW_OVERDUE = "review_overdue", "MQLs waiting too long for review"
 
 
 class Notification(models.Model):
     recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
-    kind = models.CharField(max_length=12, choices=NotificationKind.choices)
+    kind = models.CharField(max_length=20, choices=NotificationKind.choices)
     title = models.CharField(max_length=200)
     body = models.TextField(blank=True)
     lead = models.ForeignKey(Lead, null=True, blank=True, on_delete=models.CASCADE, related_name="+")

@@ -341,6 +341,12 @@ class HandOffSerializer(BulkLeadsSerializer):
     )
 
 
+NURTURE_UNTIL_HELP = (
+    "The end of the cool-off (a date, today or later): before it no rescoring brings the lead back to MQL, "
+    "and only engagement after the recycling counts. Default: the reason's cool-off (e.g. 90 days for timing)."
+)
+
+
 class QueueExitSerializer(BulkLeadsSerializer):
     """Nurture or disqualify many MQLs with one reason from the managed list (checked here once,
     so a wrong reason is one 400 naming `reason`, not a refusal per lead)."""
@@ -363,6 +369,12 @@ class QueueExitSerializer(BulkLeadsSerializer):
 
 class NurtureSerializer(QueueExitSerializer):
     use = ReasonUse.RECYCLE
+    nurture_until = serializers.DateField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text=NURTURE_UNTIL_HELP,
+    )
 
 
 class DisqualifySerializer(QueueExitSerializer):
@@ -397,6 +409,9 @@ class RejectSerializer(StrictInputMixin, serializers.Serializer):
         },
     )
     note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+    nurture_until = serializers.DateField(
+        required=False, allow_null=True, default=None, help_text=f"When `to` is `recycled`: {NURTURE_UNTIL_HELP}"
+    )
 
 
 def _bant_messages(name: str) -> dict[str, str]:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
+import pycountry
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
@@ -30,6 +31,7 @@ from handoff.models import (
     BusinessCalendar,
     CallOutcome,
     DiscoveryCall,
+    HandoffRequest,
     Notification,
     NotificationKind,
     Opportunity,
@@ -40,6 +42,8 @@ from handoff.models import (
     Rejection,
     RejectionReason,
     RejectionSide,
+    ReviewClock,
+    ReviewEnd,
     RoutingRule,
     SlaClock,
     SlaEvent,
@@ -99,8 +103,11 @@ def _reason(code: str, use: str) -> RejectionReason:
     return reason
 
 
-def _reason_text(reason: RejectionReason, note: str) -> str:
-    return f"{reason.label}: {note.strip()}" if note.strip() else reason.label
+def _reason_text(reason: RejectionReason, note: str, nurture_until: datetime | None = None) -> str:
+    text = f"{reason.label}: {note.strip()}" if note.strip() else reason.label
+    if nurture_until is not None:
+        text += f" (nurture until {timezone.localtime(nurture_until):%d %b %Y})"
+    return text
 
 
 # --- Notifications ---------------------------------------------------------------------------
@@ -171,11 +178,17 @@ def lead_is_hot(lead: Lead) -> bool:
     return lead.hot_signal_at is not None
 
 
-def routing_rule_for(lead: Lead) -> RoutingRule | None:
-    """The first active rule, in order, whose every condition holds for the lead."""
+def active_routing_rules() -> list[RoutingRule]:
+    """The active rules in order, with their teams and policies: read once per hand-off run."""
+    return list(RoutingRule.objects.filter(is_active=True).select_related("team", "sla_policy"))
+
+
+def routing_rule_for(lead: Lead, rules: Iterable[RoutingRule] | None = None) -> RoutingRule | None:
+    """The first active rule, in order, whose every condition holds for the lead (`rules`, from
+    `active_routing_rules`, saves reading them again for each of many leads)."""
     segment = lead.company.segment if lead.company_id else ""
     country = str(lead.company.country) if lead.company_id else ""
-    for rule in RoutingRule.objects.filter(is_active=True).select_related("team", "sla_policy"):
+    for rule in active_routing_rules() if rules is None else rules:
         if rule.segments and segment not in rule.segments:
             continue
         if rule.countries and country not in rule.countries:
@@ -188,78 +201,222 @@ def routing_rule_for(lead: Lead) -> RoutingRule | None:
     return None
 
 
+class Rotation:
+    """A team's round robin for a run of assignments: the eligible member assigned least recently
+    takes the next lead, skipping reps who are away or at capacity.
+
+    Built under the team's row lock (`lock=True`), so concurrent hand-offs to one team queue here
+    and never take the same turn twice; one run may give many leads (a burst of MQLs), taking the
+    turns in memory and stamping each member's last turn once at the end (`stamp`), so the order
+    survives to the next run. Without the lock it only previews who is next."""
+
+    def __init__(self, team: Team, *, now: datetime, lock: bool = True) -> None:
+        if lock:
+            Team.objects.select_for_update().get(pk=team.pk)
+        self.team, self.now = team, now
+        self.open_counts: dict[int, int] = dict(
+            Assignment.objects.filter(is_open=True, team=team)
+            .values_list("rep")
+            .annotate(n=Count("id"))
+            .values_list("rep", "n")
+        )
+        self.members = list(
+            TeamMembership.objects.filter(team=team, is_active=True, rep__is_active=True)
+            .select_related("rep")
+            .order_by(F("last_assigned_at").asc(nulls_first=True), "id")
+        )
+        self.turns: list[TeamMembership] = []
+
+    def next(self, *, exclude: Iterable[int] = ()) -> TeamMembership:
+        excluded = set(exclude)
+        for member in self.members:
+            if member.rep_id in excluded or member.is_away(self.now):
+                continue
+            if self.open_counts.get(member.rep_id, 0) >= member.capacity:
+                continue
+            self._took(member)
+            return member
+        raise ValidationError(
+            {"team": f"Nobody in {self.team.name} can take a lead now: every rep is away or at capacity."}
+        )
+
+    def take(self, rep: Any) -> None:
+        """An explicit rep (a manager's reassignment) takes a turn too, if they are a member."""
+        member = next((m for m in self.members if m.rep_id == rep.pk), None)
+        if member is not None:
+            self._took(member)
+        else:
+            self.open_counts[rep.pk] = self.open_counts.get(rep.pk, 0) + 1
+
+    def _took(self, member: TeamMembership) -> None:
+        self.open_counts[member.rep_id] = self.open_counts.get(member.rep_id, 0) + 1
+        self.members.remove(member)
+        self.members.append(member)  # to the back of the line
+        self.turns.append(member)
+
+    def stamp(self) -> None:
+        """Record each member's last turn, in turn order (stamped after the lock was granted)."""
+        base = timezone.now()
+        last: dict[int, datetime] = {}
+        for index, member in enumerate(self.turns):
+            last[member.pk] = base + timedelta(microseconds=index)
+        for pk, at in last.items():
+            TeamMembership.objects.filter(pk=pk).update(last_assigned_at=at)
+        self.turns = []
+
+
 def _next_rep(team: Team, *, now: datetime, exclude: Iterable[int] = ()) -> TeamMembership:
-    """The eligible member who was assigned least recently; callers hold the team's row lock,
-    so concurrent hand-offs queue here and never pick the same turn twice."""
-    open_counts = dict(
-        Assignment.objects.filter(is_open=True, team=team)
-        .values_list("rep")
-        .annotate(n=Count("id"))
-        .values_list("rep", "n")
-    )
-    members = (
-        TeamMembership.objects.filter(team=team, is_active=True, rep__is_active=True)
-        .exclude(rep_id__in=list(exclude))
-        .select_related("rep")
-        .order_by(F("last_assigned_at").asc(nulls_first=True), "id")
-    )
-    for member in members:
-        if member.is_away(now):
-            continue
-        if open_counts.get(member.rep_id, 0) >= member.capacity:
-            continue
-        return member
-    raise ValidationError({"team": f"Nobody in {team.name} can take a lead now: every rep is away or at capacity."})
+    """Who would take the team's next lead (a preview: no lock, no turn taken)."""
+    return Rotation(team, now=now, lock=False).next(exclude=exclude)
+
+
+class _Policies:
+    """Which SLA policy a new assignment's clock follows, and its calendar: looked up once per run."""
+
+    def __init__(self) -> None:
+        self._named: dict[str, SlaPolicy | None] = {}
+        self._calendars: dict[int, Calendar] = {}
+
+    def named(self, name: str) -> SlaPolicy | None:
+        if name not in self._named:
+            self._named[name] = SlaPolicy.objects.filter(name=name, is_active=True).select_related("calendar").first()
+        return self._named[name]
+
+    def for_lead(self, lead: Lead, rule: RoutingRule | None, team: Team) -> SlaPolicy:
+        if rule is not None and rule.sla_policy_id:
+            return rule.sla_policy
+        if lead_is_hot(lead):
+            hot = self.named(HOT_POLICY_NAME)
+            if hot is not None:
+                return hot
+        if team.default_sla_policy_id:
+            return team.default_sla_policy
+        policy = self.named(FALLBACK_POLICY_NAME)
+        if policy is None:
+            if "" not in self._named:
+                self._named[""] = SlaPolicy.objects.filter(is_active=True).order_by("-first_touch_minutes").first()
+            policy = self._named[""]
+        if policy is None:
+            raise ValidationError({"sla_policy": "Create an SLA policy before handing leads off."})
+        return policy
+
+    def clock(self, policy: SlaPolicy, at: datetime) -> tuple[datetime, datetime]:
+        """The warning and due times of a clock started at `at`, in the policy's business time."""
+        try:
+            if policy.pk not in self._calendars:
+                self._calendars[policy.pk] = Calendar.from_model(policy.calendar)
+            calendar = self._calendars[policy.pk]
+            due = calendar.add_minutes(at, policy.first_touch_minutes)
+            warn = calendar.add_minutes(at, policy.first_touch_minutes * policy.warn_at_percent / 100)
+        except CalendarError as exc:
+            raise ValidationError({"sla_policy": f"{policy.calendar.name}: {exc}"}) from exc
+        return warn, due
 
 
 def _policy_for(lead: Lead, rule: RoutingRule | None, team: Team) -> SlaPolicy:
-    if rule is not None and rule.sla_policy_id:
-        return rule.sla_policy
-    if lead_is_hot(lead):
-        hot = SlaPolicy.objects.filter(name=HOT_POLICY_NAME, is_active=True).first()
-        if hot is not None:
-            return hot
-    if team.default_sla_policy_id:
-        return team.default_sla_policy
-    policy = SlaPolicy.objects.filter(is_active=True, name=FALLBACK_POLICY_NAME).first()
-    policy = policy or SlaPolicy.objects.filter(is_active=True).order_by("-first_touch_minutes").first()
-    if policy is None:
-        raise ValidationError({"sla_policy": "Create an SLA policy before handing leads off."})
-    return policy
+    return _Policies().for_lead(lead, rule, team)
 
 
 def clock_start(*, assignment: Assignment, policy: SlaPolicy, at: datetime) -> SlaClock:
     """Start the first-touch clock of an assignment, its warning and due times in business time."""
-    try:
-        calendar = Calendar.from_model(policy.calendar)
-        due = calendar.add_minutes(at, policy.first_touch_minutes)
-        warn = calendar.add_minutes(at, policy.first_touch_minutes * policy.warn_at_percent / 100)
-    except CalendarError as exc:
-        raise ValidationError({"sla_policy": f"{policy.calendar.name}: {exc}"}) from exc
+    warn, due = _Policies().clock(policy, at)
     return SlaClock.objects.create(assignment=assignment, policy=policy, started_at=at, warn_at=warn, due_at=due)
 
 
-def _assign(
-    *, lead: Lead, team: Team, rule: RoutingRule | None, by: Any, now: datetime, rep: Any = None,
-    exclude: Iterable[int] = (),
-) -> Assignment:  # fmt: skip
-    """Assign (the lead's row is locked by the caller) and start the clock."""
-    Team.objects.select_for_update().get(pk=team.pk)  # serialises the rotation of this team
-    if rep is None:
-        member = _next_rep(team, now=now, exclude=exclude)
-        rep = member.rep
-    else:
-        member = TeamMembership.objects.filter(team=team, rep=rep).first()
-    if member is not None:
-        # Stamped after the team lock is held, so turns are ordered the way the lock granted them.
-        TeamMembership.objects.filter(pk=member.pk).update(last_assigned_at=timezone.now())
-    assignment = Assignment.objects.create(
-        lead=lead, rep=rep, team=team, routing_rule=rule, assigned_by=by, assigned_at=now
+@dataclass
+class HandOff:
+    """One lead to hand off in a run: routed (rule, team), then given a rep and a clock, or an
+    error saying why not (`error_field` names what is missing)."""
+
+    lead: Lead
+    rule: RoutingRule | None
+    team: Team
+    why: str = ""  # what an automatic hand-off records as the deciding rule
+    rep: Any = None
+    exclude: tuple[int, ...] = ()
+    assignment: Assignment | None = None
+    error: str = ""
+    error_field: str = "team"
+
+
+def _hand_off(plans: list[HandOff], *, by: Any, now: datetime, review_end: str) -> list[HandOff]:
+    """Hand off every planned lead (their rows locked by the caller, each an MQL nobody holds):
+    assigned with its clock (`_assign_many`), then the queue's review record, the end of its stay
+    in the queue and the reps' notifications — in a few statements for the whole run, whether it
+    is one marketer's click or a burst of thousands of automatic hand-offs. A plan that cannot be
+    assigned gets its `error` instead, and the others go ahead. Returns the plans handed off."""
+    done = _assign_many(plans, by=by, now=now)
+    if not done:
+        return []
+    QueueReview.objects.bulk_create(
+        [
+            QueueReview(lead=plan.lead, action=QueueAction.HANDED_OFF, reviewer=by, rule="" if by else plan.why,
+                        mql_at=plan.lead.stage_changed_at, reviewed_at=now)
+            for plan in done
+        ]
+    )  # fmt: skip
+    review_clocks_end(lead_ids=[plan.lead.pk for plan in done], end=review_end, at=now)
+    notify_many([_assigned_notification(plan) for plan in done])
+    return done
+
+
+def _assign_many(plans: list[HandOff], *, by: Any, now: datetime) -> list[HandOff]:
+    """Give each plan a rep (its own, or its team's rotation: teams locked in id order), an open
+    assignment with its SLA clock, and make the rep the lead's owner. Returns the plans assigned."""
+    policies = _Policies()
+    teams = {plan.team.pk: plan.team for plan in plans}
+    rotations = {pk: Rotation(teams[pk], now=now) for pk in sorted(teams)}
+    timed: list[tuple[HandOff, SlaPolicy, datetime, datetime]] = []
+    for plan in plans:
+        try:
+            policy = policies.for_lead(plan.lead, plan.rule, plan.team)
+            warn, due = policies.clock(policy, now)
+            if plan.rep is None:
+                plan.rep = rotations[plan.team.pk].next(exclude=plan.exclude).rep
+            else:
+                rotations[plan.team.pk].take(plan.rep)
+        except ValidationError as exc:
+            plan.error_field, plan.error = next(iter(exc.message_dict.items()))[0], _message(exc)
+            continue
+        timed.append((plan, policy, warn, due))
+    for rotation in rotations.values():
+        rotation.stamp()
+    if not timed:
+        return []
+    assignments = Assignment.objects.bulk_create(
+        [
+            Assignment(lead=plan.lead, rep=plan.rep, team=plan.team, routing_rule=plan.rule, assigned_by=by,
+                       assigned_at=now)
+            for plan, _, _, _ in timed
+        ]
+    )  # fmt: skip
+    clocks = SlaClock.objects.bulk_create(
+        [
+            SlaClock(assignment=assignment, policy=policy, started_at=now, warn_at=warn, due_at=due)
+            for assignment, (_, policy, warn, due) in zip(assignments, timed, strict=True)
+        ]
     )
-    clock_start(assignment=assignment, policy=_policy_for(lead, rule, team), at=now)
-    Lead.objects.filter(pk=lead.pk).update(owner=rep, updated_at=now)
-    lead.owner = rep
-    return assignment
+    by_rep: dict[int, list[int]] = {}
+    for assignment, clock, (plan, _, _, _) in zip(assignments, clocks, timed, strict=True):
+        assignment.clock = clock
+        plan.assignment = assignment
+        plan.lead.owner = plan.rep
+        by_rep.setdefault(plan.rep.pk, []).append(plan.lead.pk)
+    for rep_id, lead_ids in by_rep.items():
+        Lead.objects.filter(pk__in=lead_ids).update(owner_id=rep_id, updated_at=now)
+    return [plan for plan, _, _, _ in timed]
+
+
+def _assigned_notification(plan: HandOff) -> Notification:
+    lead, assignment = plan.lead, plan.assignment
+    how = "was handed to you" if assignment.assigned_by_id else f"was handed to you automatically ({plan.why})"
+    hot = " Hot lead: call now." if lead_is_hot(lead) else ""
+    return Notification(
+        recipient=plan.rep, kind=NotificationKind.ASSIGNED, title=f"New lead: {lead}",
+        body=f"{lead} ({lead.company or lead.email}) {how}. "
+             f"First touch due {timezone.localtime(assignment.clock.due_at):%a %d %b %H:%M}.{hot}",
+        lead=lead,
+    )  # fmt: skip
 
 
 def _mql_since(lead: Lead) -> datetime:
@@ -272,10 +429,16 @@ def _mql_since(lead: Lead) -> datetime:
     return entered or lead.stage_changed_at
 
 
+def default_team() -> Team | None:
+    """Where a lead no routing rule matches goes: the first team."""
+    return Team.objects.order_by("id").first()
+
+
 @transaction.atomic
 def lead_hand_off(*, lead_id: int, user: Any, team_id: int | None = None) -> Assignment:
     """A marketer hands an MQL to sales: routing picks the team (or `team_id` overrides it),
-    round robin picks the rep, the SLA clock starts, the rep is notified."""
+    round robin picks the rep, the SLA clock starts, the rep is notified. The same run as an
+    automatic hand-off (`_hand_off`), so both give the same assignment, clock and notice."""
     _require(user, "handoff.review_mql_queue", "Only marketers and managers hand leads off.")
     lead = _lock_lead(lead_id)
     if lead.stage != Stage.MQL:
@@ -290,25 +453,16 @@ def lead_hand_off(*, lead_id: int, user: Any, team_id: int | None = None) -> Ass
             raise ValidationError({"team": "No such team."})
     else:
         rule = routing_rule_for(lead)
-        team = rule.team if rule else Team.objects.order_by("id").first()
+        team = rule.team if rule else default_team()
         if team is None:
             raise ValidationError(
                 {"team": "No routing rule matches and there is no team: a manager must set up routing."}
             )
-    assignment = _assign(lead=lead, team=team, rule=rule, by=user, now=now)
-    QueueReview.objects.create(
-        lead=lead, action=QueueAction.HANDED_OFF, reviewer=user, mql_at=_mql_since(lead), reviewed_at=now
-    )
-    clock = assignment.clock
-    notify(
-        recipient=assignment.rep,
-        kind=NotificationKind.ASSIGNED,
-        title=f"New lead: {lead}",
-        body=f"{lead} ({lead.company or lead.email}) was handed to you. "
-        f"First touch due {timezone.localtime(clock.due_at):%a %d %b %H:%M}.",
-        lead=lead,
-    )
-    return assignment
+    plan = HandOff(lead=lead, rule=rule, team=team)
+    if not _hand_off([plan], by=user, now=now, review_end=ReviewEnd.HANDED_OFF):
+        raise ValidationError({plan.error_field: plan.error})
+    HandoffRequest.objects.filter(lead=lead).delete()
+    return plan.assignment
 
 
 @transaction.atomic
@@ -323,7 +477,7 @@ def lead_reassign(
     current = _open_assignment(lead)
     if current is None:
         raise ValidationError({"lead": "This lead is not assigned to anyone; hand it off instead."})
-    team = current.team or Team.objects.order_by("id").first()
+    team = current.team or default_team()
     now = at or timezone.now()
     rep = None
     if rep_id is not None:
@@ -334,15 +488,23 @@ def lead_reassign(
             raise ValidationError({"rep": "The lead is already assigned to this rep."})
     _end_assignment(current, AssignmentEnd.REASSIGNED, now)
     lead = Lead.objects.select_related("company").get(pk=lead.pk)
-    assignment = _assign(
-        lead=lead, team=team, rule=current.routing_rule, by=user, now=now, rep=rep, exclude=[current.rep_id]
-    )
+    plan = HandOff(lead=lead, rule=current.routing_rule, team=team, rep=rep, exclude=(current.rep_id,))
+    if not _assign_many([plan], by=user, now=now):
+        raise ValidationError({plan.error_field: plan.error})
+    assignment = plan.assignment
     why = f" ({reason})" if reason else ""
     notify(recipient=assignment.rep, kind=NotificationKind.REASSIGNED, title=f"Lead reassigned to you: {lead}",
            body=f"{lead} was reassigned to you from {current.rep}{why}.", lead=lead)  # fmt: skip
     notify(recipient=current.rep, kind=NotificationKind.REASSIGNED, title=f"Lead reassigned: {lead}",
            body=f"{lead} was reassigned to {assignment.rep}{why}.", lead=lead)  # fmt: skip
     return assignment
+
+
+def review_clocks_end(*, lead_ids: list[int], end: str, at: datetime) -> int:
+    """End the leads' stays in the MQL queue (their open review clocks), saying how."""
+    if not lead_ids:
+        return 0
+    return ReviewClock.objects.filter(lead_id__in=lead_ids, ended_at__isnull=True).update(ended_at=at, end=end)
 
 
 def _end_assignment(assignment: Assignment, why: str, now: datetime) -> None:
@@ -356,9 +518,15 @@ def _end_assignment(assignment: Assignment, why: str, now: datetime) -> None:
 
 
 @transaction.atomic
-def lead_send_to_nurture(*, lead_id: int, user: Any, reason_code: str, note: str = "") -> Lead:
+def lead_send_to_nurture(
+    *, lead_id: int, user: Any, reason_code: str, note: str = "", nurture_until: date | datetime | None = None
+) -> Lead:
+    """Back to nurture from the queue, with a cool-off: `nurture_until`, or the reason's default."""
     _require(user, "handoff.review_mql_queue", "Only marketers and managers review the MQL queue.")
-    return _queue_exit(lead_id=lead_id, user=user, reason_code=reason_code, note=note, action=QueueAction.NURTURE)
+    return _queue_exit(
+        lead_id=lead_id, user=user, reason_code=reason_code, note=note, action=QueueAction.NURTURE,
+        nurture_until=nurture_until,
+    )  # fmt: skip
 
 
 @transaction.atomic
@@ -367,13 +535,17 @@ def lead_disqualify_from_queue(*, lead_id: int, user: Any, reason_code: str, not
     return _queue_exit(lead_id=lead_id, user=user, reason_code=reason_code, note=note, action=QueueAction.DISQUALIFIED)
 
 
-def _queue_exit(*, lead_id: int, user: Any, reason_code: str, note: str, action: str) -> Lead:
+def _queue_exit(
+    *, lead_id: int, user: Any, reason_code: str, note: str, action: str, nurture_until: date | datetime | None = None
+) -> Lead:
     use, target = (
         (ReasonUse.RECYCLE, Stage.RECYCLED)
         if action == QueueAction.NURTURE
         else (ReasonUse.DISQUALIFY, Stage.DISQUALIFIED)
     )
     reason = _reason(reason_code, use)
+    now = timezone.now()
+    until = _cool_off(reason, nurture_until, now) if target == Stage.RECYCLED else None
     lead = _lock_lead(lead_id)
     if lead.stage != Stage.MQL:
         raise ValidationError({"lead": f"Only MQLs are in the queue; this lead is at {Stage(lead.stage).label}."})
@@ -384,11 +556,21 @@ def _queue_exit(*, lead_id: int, user: Any, reason_code: str, note: str, action:
         )
     mql_at = _mql_since(lead)
     _record_rejection(lead, reason=reason, to=target, side=RejectionSide.MARKETING, user=user, note=note)
-    lead = lead_services.lead_transition(
-        lead_id=lead.pk, to=target, actor=Actor(user=user), reason=_reason_text(reason, note)
+    review_clocks_end(
+        lead_ids=[lead.pk], end=ReviewEnd.NURTURE if target == Stage.RECYCLED else ReviewEnd.DISQUALIFIED, at=now
     )
-    QueueReview.objects.create(lead=lead, action=action, reviewer=user, mql_at=mql_at, reason=reason)
+    lead = lead_services.lead_transition(
+        lead_id=lead.pk, to=target, actor=Actor(user=user), reason=_reason_text(reason, note, until), at=now,
+        nurture_until=until,
+    )  # fmt: skip
+    QueueReview.objects.create(lead=lead, action=action, reviewer=user, mql_at=mql_at, reason=reason, reviewed_at=now)
     return lead
+
+
+def _cool_off(reason: RejectionReason, until: date | datetime | None, now: datetime) -> datetime:
+    """When a lead sent back to nurture for `reason` may come back: the date chosen, or the
+    reason's default number of days (the lifecycle's default when the reason has none)."""
+    return lead_services.nurture_until_for(days=reason.nurture_days, until=until, now=now)
 
 
 def _record_rejection(lead: Lead, *, reason: RejectionReason, to: str, side: str, user: Any, note: str) -> None:
@@ -433,10 +615,31 @@ TOUCH_TYPES = {"call": "sales_call", "email": "sales_email", "meeting": "sales_m
 
 
 def _stop_clock_on_touch(assignment: Assignment | None, at: datetime) -> None:
+    """Stop a running clock: `first_touch_at` is when the touch happened (it may be back-dated),
+    `touch_recorded_at` when Baton learned of it, which decides met or late (SlaClock.met_in_time).
+    A recorded breach (`breached_at`) is left as it is."""
     if assignment is not None:
         SlaClock.objects.filter(assignment=assignment, first_touch_at__isnull=True, stopped_at__isnull=True).update(
-            first_touch_at=at
+            first_touch_at=at, touch_recorded_at=timezone.now()
         )
+
+
+def _moment(at: datetime) -> str:
+    """A time in words for a message, e.g. "Tue 3 Mar 10:00" (the year too when it is not this one)."""
+    local = timezone.localtime(at)
+    year = f" {local.year}" if local.year != timezone.localtime().year else ""
+    return f"{local:%a} {local.day} {local:%b}{year} {local:%H:%M}"
+
+
+def _earliest_fact(lead: Lead, assignment: Assignment | None, user: Any) -> tuple[datetime, str]:
+    """How far back a touch or a call on this lead may be dated, and that moment in words: the
+    start of the open assignment or, with none (a manager on an unassigned MQL, the owner after
+    conversion), the lead's latest entry into MQL."""
+    if assignment is not None:
+        rep = assignment.rep
+        whom = "you" if rep.pk == getattr(user, "pk", None) else rep.get_full_name() or rep.get_username()
+        return assignment.assigned_at, f"the lead was assigned to {whom}"
+    return _mql_since(lead), "the lead last became an MQL"
 
 
 @transaction.atomic
@@ -450,10 +653,13 @@ def touch_log(*, lead_id: int, user: Any, kind: str, note: str = "", at: datetim
         raise PermissionDenied("Only the rep this lead is assigned to (or a manager) can log touches on it.")
     now = timezone.now()
     at = at or now
+    if timezone.is_naive(at):
+        raise ValidationError({"at": "Give the time of the touch with its time zone."})
     if at > now:
-        raise ValidationError({"at": "A touch cannot be in the future."})
-    if assignment is not None and at < assignment.assigned_at:
-        raise ValidationError({"at": "A touch cannot come before the lead was assigned."})
+        raise ValidationError({"at": f"A touch cannot be in the future (it is now {_moment(now)})."})
+    earliest, since = _earliest_fact(lead, assignment, user)
+    if at < earliest:
+        raise ValidationError({"at": f"A touch cannot come before {since} ({_moment(earliest)})."})
     activity = Activity.objects.create(
         lead=lead, type_id=TOUCH_TYPES[kind], occurred_at=at, source_system="baton", user=user,
         properties={"note": note.strip(), "by": user.get_username()},
@@ -479,19 +685,24 @@ def lead_accept(*, lead_id: int, user: Any) -> Lead:
 
 
 @transaction.atomic
-def lead_reject(*, lead_id: int, user: Any, to: str, reason_code: str, note: str = "") -> Lead:
+def lead_reject(
+    *, lead_id: int, user: Any, to: str, reason_code: str, note: str = "",
+    nurture_until: date | datetime | None = None,
+) -> Lead:  # fmt: skip
     """Sales rejects: back to marketing (recycled) or out (disqualified). The reason is required:
-    it is the feedback marketing tunes scoring with. Works from any sales stage."""
+    it is the feedback marketing tunes scoring with. Works from any sales stage. Back to nurture
+    has a cool-off: `nurture_until`, or the reason's default."""
     if to not in (Stage.RECYCLED, Stage.DISQUALIFIED):
         raise ValidationError({"to": "Reject to recycled (back to nurture) or disqualified."})
     reason = _reason(reason_code, ReasonUse.RECYCLE if to == Stage.RECYCLED else ReasonUse.DISQUALIFY)
+    until = _cool_off(reason, nurture_until, timezone.now()) if to == Stage.RECYCLED else None
     lead = _lock_lead(lead_id)
     assignment = _open_assignment(lead)
     if not can_act_on(user, lead, assignment):
         raise PermissionDenied("Only the rep this lead is assigned to (or a manager) can reject it.")
     _record_rejection(lead, reason=reason, to=to, side=RejectionSide.SALES, user=user, note=note)
     lead = lead_services.lead_transition(
-        lead_id=lead.pk, to=to, actor=Actor(user=user), reason=_reason_text(reason, note)
+        lead_id=lead.pk, to=to, actor=Actor(user=user), reason=_reason_text(reason, note, until), nurture_until=until
     )
     if assignment is not None:
         _end_assignment(assignment, AssignmentEnd.REJECTED, timezone.now())
@@ -524,8 +735,13 @@ def qualification_policy() -> QualificationPolicy:
     )
 
 
-def qualification_failures(data: dict[str, Any], policy: QualificationPolicy, today: date) -> list[str]:
-    """The policy's criteria the call's answers miss, in plain words (empty: qualified)."""
+def qualification_failures(
+    data: dict[str, Any], policy: QualificationPolicy, today: date, *, held_on: date | None = None
+) -> list[str]:
+    """The policy's criteria the call's answers miss, in plain words (empty: qualified). The timing
+    window is counted from the day the call was held (`held_on`, default `today`); a decision date
+    that has already passed (before `today`) never qualifies."""
+    held_on = held_on or today
     failures = []
     budget = data.get("budget_status")
     if policy.accepted_budget_statuses and budget not in policy.accepted_budget_statuses:
@@ -548,14 +764,29 @@ def qualification_failures(data: dict[str, Any], policy: QualificationPolicy, to
                 f"within {policy.max_timeframe_months} months."
             )
         decision = data.get("expected_decision_date")
-        if decision is not None and (decision - today).days > policy.max_timeframe_months * 31:
+        if decision is not None and (decision - held_on).days > policy.max_timeframe_months * 31:
             failures.append(
-                f"Timing: the expected decision date is more than {policy.max_timeframe_months} months away."
+                f"Timing: the expected decision date is more than {policy.max_timeframe_months} months away "
+                "from the call."
             )
+    decision = data.get("expected_decision_date")
+    if decision is not None and decision < today:
+        failures.append(
+            f"Timing: the expected decision date ({decision.day} {decision:%b %Y}) has passed; a qualified "
+            "lead needs a decision still to come."
+        )
     return failures
 
 
-def _clean_call(data: dict[str, Any]) -> dict[str, Any]:
+# ISO 4217 codes in use (pycountry follows the ISO list: withdrawn codes leave it), less the two
+# that are not money: XTS (testing) and XXX (no currency).
+CURRENCY_CODES = frozenset(currency.alpha_3 for currency in pycountry.currencies) - {"XTS", "XXX"}
+
+
+def _clean_call(data: dict[str, Any], *, now: datetime, earliest: datetime, since: str) -> dict[str, Any]:
+    """Every field of a call checked at once, before anything is written: the BANT answers, the
+    choices, the currency, and the dates — held between `earliest` (see _earliest_fact, `since`
+    says what it is) and `now`, and a decision expected on or after the call."""
     errors: dict[str, list[str]] = {}
     unknown = sorted(set(data) - set(CALL_FIELDS))
     for name in unknown:
@@ -581,12 +812,40 @@ def _clean_call(data: dict[str, Any]) -> dict[str, Any]:
     if cleaned.get("budget_amount") is not None:
         if cleaned["budget_amount"] < 0:
             errors["budget_amount"] = ["The amount cannot be negative."]
-        currency = (cleaned.get("budget_currency") or "").strip().upper()
-        if len(currency) != 3 or not currency.isalpha():
+        currency = str(cleaned.get("budget_currency") or "").strip().upper()
+        if not currency:
             errors["budget_currency"] = ["Give the budget's currency as a three-letter code, e.g. USD or EUR."]
+        elif currency not in CURRENCY_CODES:
+            errors["budget_currency"] = [
+                f"“{currency[:10]}” is not an ISO 4217 currency: give the budget's currency as a three-letter "
+                "code, e.g. USD or EUR."
+            ]
         cleaned["budget_currency"] = currency
     else:
         cleaned["budget_currency"] = ""
+    held_at = cleaned.get("held_at") or now
+    if not isinstance(held_at, datetime) or timezone.is_naive(held_at):
+        errors["held_at"] = ["Give the date and time of the call, with its time zone."]
+    elif held_at > now:
+        errors["held_at"] = [f"The call cannot be held in the future (it is now {_moment(now)})."]
+    elif held_at < earliest:
+        errors["held_at"] = [f"The call cannot be held before {since} ({_moment(earliest)})."]
+    cleaned["held_at"] = held_at
+    decision = cleaned.get("expected_decision_date")
+    if isinstance(decision, str) and "expected_decision_date" not in errors:
+        try:
+            decision = cleaned["expected_decision_date"] = date.fromisoformat(decision)
+        except ValueError:
+            errors["expected_decision_date"] = ["Give the expected decision date as a date, e.g. 2026-06-30."]
+    if isinstance(decision, datetime):
+        decision = cleaned["expected_decision_date"] = timezone.localdate(decision)
+    if isinstance(decision, date) and isinstance(held_at, datetime) and "held_at" not in errors:
+        held_on = timezone.localdate(held_at)
+        if decision < held_on:
+            errors["expected_decision_date"] = [
+                f"The expected decision date cannot be before the call (held {held_on:%a} {held_on.day} "
+                f"{held_on:%b %Y})."
+            ]
     if errors:
         raise ValidationError(errors)
     cleaned["notes"] = (cleaned.get("notes") or "").strip()
@@ -597,8 +856,10 @@ def _clean_call(data: dict[str, Any]) -> dict[str, Any]:
 def call_log(*, lead_id: int, user: Any, data: dict[str, Any], convert: bool = True) -> DiscoveryCall:
     """Log a discovery call. Every BANT field is required; a `qualified` outcome must satisfy the
     qualification policy, which says in plain words which criterion failed when it refuses.
-    A qualified call converts the lead to SQL (and opens the opportunity) unless `convert=False`."""
-    cleaned = _clean_call(data)
+    A qualified call converts the lead to SQL (and opens the opportunity) unless `convert=False`.
+    Recorded facts are not rewritten by a date: the call is held since the assignment began (see
+    _earliest_fact) and not in the future, its decision expected on or after it. Every check is
+    made before the first write."""
     lead = _lock_lead(lead_id)
     assignment = _open_assignment(lead)
     if not can_act_on(user, lead, assignment):
@@ -608,10 +869,12 @@ def call_log(*, lead_id: int, user: Any, data: dict[str, Any], convert: bool = T
             {"lead": f"Discovery calls qualify MQLs and SALs; this lead is at {Stage(lead.stage).label}."}
         )
     now = timezone.now()
-    held_at = cleaned.pop("held_at") or now
-    if held_at > now:
-        raise ValidationError({"held_at": "A call cannot be logged before it happens."})
-    failures = qualification_failures(cleaned, qualification_policy(), timezone.localdate())
+    earliest, since = _earliest_fact(lead, assignment, user)
+    cleaned = _clean_call(data, now=now, earliest=earliest, since=since)
+    held_at = cleaned.pop("held_at")
+    failures = qualification_failures(
+        cleaned, qualification_policy(), timezone.localdate(now), held_on=timezone.localdate(held_at)
+    )
     if cleaned["outcome"] == CallOutcome.QUALIFIED and failures:
         raise ValidationError({"outcome": ["Not qualified under the qualification policy:", *failures]})
     call = DiscoveryCall.objects.create(lead=lead, sdr=user, held_at=held_at, policy_verdict=failures, **cleaned)
@@ -639,6 +902,15 @@ def lead_convert_to_sql(*, lead_id: int, call_id: int, user: Any) -> Opportunity
         raise ValidationError({"call": "Only a call whose outcome is “qualified” converts a lead."})
     if Opportunity.objects.filter(lead=lead).exists():
         raise ValidationError({"lead": "This lead already has an opportunity."})
+    now = timezone.now()
+    decision = call.expected_decision_date
+    if decision < timezone.localdate(now):
+        raise ValidationError(
+            {
+                "call": f"The call's expected decision date ({decision.day} {decision:%b %Y}) has passed: "
+                "log a new discovery call before converting."
+            }
+        )
     Lead.objects.filter(pk=lead.pk).update(qualifying_call_id=call.pk)
     lead = lead_services.lead_transition(
         lead_id=lead.pk,
@@ -658,8 +930,11 @@ def lead_convert_to_sql(*, lead_id: int, call_id: int, user: Any) -> Opportunity
         owner=assignment.rep if assignment else user,
     )
     if assignment is not None:
-        _stop_clock_on_touch(assignment, call.held_at)
-        _end_assignment(assignment, AssignmentEnd.CONVERTED, timezone.now())
+        # The call is this assignment's touch if held during it; a call from before the lead was
+        # (re)assigned does not back-date this assignment's touch: converting now is the touch.
+        touched_at = call.held_at if call.held_at >= assignment.assigned_at else now
+        _stop_clock_on_touch(assignment, touched_at)
+        _end_assignment(assignment, AssignmentEnd.CONVERTED, now)
     return opportunity
 
 
@@ -720,7 +995,7 @@ def sla_sweep(*, now: datetime | None = None, batch: int = 500) -> dict[str, int
     (marker, event, notifications and reassignment together), as the reassignment locks the lead
     and its team; so the statements grow with the reassignments only."""
     now = now or timezone.now()
-    done = {"warnings": 0, "breaches": 0, "reassigned": 0}
+    done = {"warnings": 0, "breaches": 0, "reassigned": 0, "escalated": 0}
     managers = _Managers()
     with transaction.atomic():
         due = list(
@@ -741,7 +1016,9 @@ def sla_sweep(*, now: datetime | None = None, batch: int = 500) -> dict[str, int
             ).first()
             if clock is None:
                 continue  # another sweep has it, or the rep touched the lead meanwhile
-            done["reassigned"] += _breach(clock, now, managers)
+            outcome = _breach(clock, now, managers)
+            if outcome:
+                done[outcome] += 1
             done["breaches"] += 1
     with transaction.atomic():
         warned = list(
@@ -814,26 +1091,60 @@ def _breach_notifications(clock: SlaClock, now: datetime, managers: _Managers) -
     ]  # fmt: skip
 
 
-def _breach(clock: SlaClock, now: datetime, managers: _Managers) -> int:
-    """Breach one locked clock whose policy reassigns: marker, event, notifications, reassignment."""
+def _breach(clock: SlaClock, now: datetime, managers: _Managers) -> str:
+    """Breach one locked clock whose policy reassigns: marker, event, then either the reassignment
+    (with its notifications) or, once the lead has been reassigned on breach as often as the
+    policy allows, one escalation to the team's manager and no more reassignment. Returns what
+    was done: "reassigned", "escalated" or "" (nobody could take the lead)."""
     SlaClock.objects.filter(pk=clock.pk).update(breached_at=now)
     SlaEvent.objects.create(clock=clock, kind=SlaEvent.Kind.BREACH, at=now)
+    policy, assignment = clock.policy, clock.assignment
+    reassigned = breach_reassignments(lead=assignment.lead)
+    if reassigned >= policy.max_reassignments:
+        _escalate(clock, now, managers, reassigned)
+        return "escalated"
     notify_many(_breach_notifications(clock, now, managers))
-    policy = clock.policy
     try:
         with transaction.atomic():
-            lead_reassign(lead_id=clock.assignment.lead_id, user=None, reason=f"SLA “{policy.name}” breached", at=now)
+            lead_reassign(lead_id=assignment.lead_id, user=None, reason=f"SLA “{policy.name}” breached", at=now)
     except ValidationError as exc:
         SlaEvent.objects.create(
-            clock=clock,
-            kind=SlaEvent.Kind.REASSIGNED,
-            at=now,
-            detail=f"Not reassigned: {_message(exc)}"[:300],
+            clock=clock, kind=SlaEvent.Kind.NOT_REASSIGNED, at=now, detail=f"Not reassigned: {_message(exc)}"[:300]
         )
-        return 0
-    SlaClock.objects.filter(pk=clock.pk).update(escalated_at=now)
+        return ""
     SlaEvent.objects.create(clock=clock, kind=SlaEvent.Kind.REASSIGNED, at=now, detail="Reassigned to the next rep")
-    return 1
+    return "reassigned"
+
+
+def breach_reassignments(*, lead: Lead) -> int:
+    """How often the lead has been reassigned on breach since it last became an MQL."""
+    return SlaEvent.objects.filter(
+        kind=SlaEvent.Kind.REASSIGNED, clock__assignment__lead=lead, at__gte=lead.stage_changed_at
+    ).count()
+
+
+def _escalate(clock: SlaClock, now: datetime, managers: _Managers, reassigned: int) -> None:
+    """The bound is reached: the lead stays with its rep, flagged for the manager to decide, who
+    hears of it once (the event is unique per clock, and the clock is locked and now breached)."""
+    assignment, policy = clock.assignment, clock.policy
+    SlaClock.objects.filter(pk=clock.pk).update(escalated_at=now)
+    times = "once" if reassigned == 1 else f"{reassigned} times"
+    detail = (
+        f"Reassigned on breach {times}, as often as “{policy.name}” allows; still untouched with {assignment.rep}."
+        if reassigned
+        else f"“{policy.name}” allows no reassignment on breach; untouched with {assignment.rep}."
+    )
+    SlaEvent.objects.create(clock=clock, kind=SlaEvent.Kind.ESCALATED, at=now, detail=detail[:300])
+    notify_many(
+        [
+            Notification(recipient=manager, kind=NotificationKind.ESCALATED,
+                         title=f"Needs your decision: {assignment.lead}",
+                         body=f"{assignment.lead} breached its first-touch SLA again. {detail} "
+                              "Reassign it, call the lead yourself, or send it back to nurture.",
+                         lead=assignment.lead)
+            for manager in managers.of(assignment.team)
+        ]
+    )  # fmt: skip
 
 
 # --- Settings a manager edits ----------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Writes of the handoff settings managers edit: routing rules, teams and their reps, SLA policies,
 business calendars and their closed days, the qualification policy, and the managed list of
-rejection reasons.
+rejection reasons, and the marketing-side review policy (how long an MQL may wait in the queue).
 
 The settings pages and the Django admin both call these, so a rule holds whichever way a manager
 edits. Each entity has a `*_validate` function (no writes; the admin's ModelForms call it in
@@ -34,10 +34,13 @@ from handoff.models import (
     BudgetStatus,
     BusinessCalendar,
     ClosedDay,
+    HandoffMode,
     MqlTarget,
     QualificationPolicy,
     ReasonUse,
     RejectionReason,
+    ReviewAction,
+    ReviewPolicy,
     RoutingRule,
     SlaPolicy,
     Team,
@@ -45,6 +48,7 @@ from handoff.models import (
 )
 from handoff.selectors import settings_pages as selectors
 from leads.models import Channel, Segment
+from leads.services import DEFAULT_NURTURE_DAYS, MAX_NURTURE_DAYS
 
 User = get_user_model()
 
@@ -57,6 +61,7 @@ SPECIAL_POLICY_NAMES = {
 }
 MAX_TARGET_MINUTES = 60 * 24 * 30  # a month of business minutes: anything longer is a typo
 MAX_CAPACITY = 10_000
+MAX_REASSIGNMENTS = 20  # reassigning a lead more often on breach only passes it round the team
 
 
 def _require_manager(user: Any) -> None:
@@ -103,7 +108,7 @@ def _move(rows: list[Any], row_id: int, direction: str) -> None:
 
 def routing_rule_validate(
     *, name: str, team_id: int | None, segments: Iterable[str] = (), countries: Iterable[str] = (),
-    channels: Iterable[str] = (), sla_policy_id: int | None = None,
+    channels: Iterable[str] = (), sla_policy_id: int | None = None, handoff_mode: str = HandoffMode.REVIEW,
 ) -> dict[str, Any]:  # fmt: skip
     """Checks a rule's fields; returns them cleaned (stripped name, de-duplicated upper-case codes)."""
     errors: dict[str, list[str]] = {}
@@ -132,6 +137,8 @@ def routing_rule_validate(
             _add(errors, "sla_policy", "That SLA policy no longer exists.")
         elif not policy.is_active:
             _add(errors, "sla_policy", f"“{policy.name}” is switched off: choose an active policy.")
+    if handoff_mode not in HandoffMode.values:
+        _add(errors, "handoff_mode", "Choose how the rule's leads are handed off: automatically or after review.")
     _raise(errors)
     return {"name": name, "segments": segments, "countries": countries, "channels": channels}
 
@@ -140,13 +147,15 @@ def routing_rule_validate(
 def routing_rule_save(
     *, user: Any, rule_id: int | None = None, name: str, team_id: int | None, segments: Sequence[str] = (),
     countries: Sequence[str] = (), channels: Sequence[str] = (), hot_only: bool = False,
-    sla_policy_id: int | None = None, is_active: bool = True,
+    sla_policy_id: int | None = None, is_active: bool = True, handoff_mode: str | None = None,
 ) -> RoutingRule:  # fmt: skip
-    """Create or change a routing rule. A new rule goes last; order changes with `routing_rule_move`."""
+    """Create or change a routing rule. A new rule goes last; order changes with `routing_rule_move`.
+    `handoff_mode` (HandoffMode): automatic rules hand their leads off the moment they become MQLs;
+    None keeps the rule's mode (a new rule waits for review)."""
     _require_manager(user)
     cleaned = routing_rule_validate(
         name=name, team_id=team_id, segments=segments, countries=countries, channels=channels,
-        sla_policy_id=sla_policy_id,
+        sla_policy_id=sla_policy_id, handoff_mode=HandoffMode.REVIEW if handoff_mode is None else handoff_mode,
     )  # fmt: skip
     if rule_id is None:
         last = RoutingRule.objects.select_for_update().aggregate(last=Max("position"))["last"] or 0
@@ -163,6 +172,8 @@ def routing_rule_save(
     rule.team_id = team_id
     rule.sla_policy_id = sla_policy_id
     rule.is_active = bool(is_active)
+    if handoff_mode is not None:
+        rule.handoff_mode = handoff_mode
     rule.save()
     return rule
 
@@ -458,7 +469,7 @@ def closed_day_remove(*, user: Any, closed_day_id: int) -> None:
 
 def sla_policy_validate(
     *, policy_id: int | None = None, name: str, calendar_id: int | None, first_touch_minutes: int | None,
-    warn_at_percent: int | None, breach_action: str, is_active: bool = True,
+    warn_at_percent: int | None, breach_action: str, is_active: bool = True, max_reassignments: int | None = 2,
 ) -> dict[str, Any]:  # fmt: skip
     errors: dict[str, list[str]] = {}
     name = (name or "").strip()
@@ -484,6 +495,12 @@ def sla_policy_validate(
         _add(errors, "warn_at_percent", "Warn somewhere between 1% and 99% of the target.")
     if breach_action not in BreachAction.values:
         _add(errors, "breach_action", "Choose what happens on a breach.")
+    if max_reassignments is None or not 0 <= max_reassignments <= MAX_REASSIGNMENTS:
+        _add(
+            errors,
+            "max_reassignments",
+            f"Reassign a lead on breach between 0 and {MAX_REASSIGNMENTS} times before it escalates to the manager.",
+        )
     if calendar is not None and "first_touch_minutes" not in errors:
         try:
             Calendar.from_model(calendar).add_minutes(timezone.now(), first_touch_minutes)
@@ -509,16 +526,23 @@ def sla_policy_validate(
 def sla_policy_save(
     *, user: Any, policy_id: int | None = None, name: str, calendar_id: int, first_touch_minutes: int,
     warn_at_percent: int = 75, breach_action: str = BreachAction.NOTIFY, is_active: bool = True,
+    max_reassignments: int | None = None,
 ) -> SlaPolicy:  # fmt: skip
-    """Create or change an SLA policy. Running clocks keep the due times they were given."""
+    """Create or change an SLA policy. Running clocks keep the due times they were given.
+    `max_reassignments`: how often a lead is reassigned on breach (when the breach action
+    reassigns) before the next breach escalates it to the manager; None keeps the policy's
+    (a new policy: 2)."""
     _require_manager(user)
-    if policy_id is not None:
-        SlaPolicy.objects.select_for_update().filter(pk=policy_id).first()
+    current = SlaPolicy.objects.select_for_update().filter(pk=policy_id).first() if policy_id is not None else None
+    if max_reassignments is None:
+        default = SlaPolicy._meta.get_field("max_reassignments").default
+        max_reassignments = current.max_reassignments if current is not None else default
     cleaned = sla_policy_validate(
         policy_id=policy_id, name=name, calendar_id=calendar_id, first_touch_minutes=first_touch_minutes,
         warn_at_percent=warn_at_percent, breach_action=breach_action, is_active=is_active,
+        max_reassignments=max_reassignments,
     )  # fmt: skip
-    policy = SlaPolicy() if policy_id is None else SlaPolicy.objects.filter(pk=policy_id).first()
+    policy = SlaPolicy() if policy_id is None else current
     if policy is None:
         raise ValidationError({"name": "This policy no longer exists."})
     policy.name = cleaned["name"]
@@ -526,8 +550,86 @@ def sla_policy_save(
     policy.first_touch_minutes = first_touch_minutes
     policy.warn_at_percent = warn_at_percent
     policy.breach_action = breach_action
+    policy.max_reassignments = max_reassignments
     policy.is_active = bool(is_active)
     policy.save()
+    return policy
+
+
+# --- The marketing review policy ---------------------------------------------------------------
+# How long an MQL may wait in the queue for a marketer, in business minutes, and what happens when
+# it waits longer (handoff.automation.review_sweep). One policy is active, or none: no review target.
+
+REVIEW_POLICY_NAME = "Marketing review"
+
+
+def review_policy_validate(
+    *, policy_id: int | None = None, name: str = REVIEW_POLICY_NAME, calendar_id: int | None,
+    review_minutes: int | None, overdue_action: str = ReviewAction.NOTIFY,
+) -> dict[str, Any]:  # fmt: skip
+    errors: dict[str, list[str]] = {}
+    name = (name or "").strip()
+    if not name:
+        _add(errors, "name", "Give the review policy a name.")
+    elif ReviewPolicy.objects.filter(name__iexact=name).exclude(pk=policy_id).exists():
+        _add(errors, "name", f"There is already a review policy called “{name}”.")
+    calendar = BusinessCalendar.objects.filter(pk=calendar_id).first() if calendar_id is not None else None
+    if calendar is None:
+        _add(errors, "calendar", "Choose the business calendar the review target is counted in.")
+    if review_minutes is None or review_minutes < 1:
+        _add(errors, "review_minutes", "The review target must be at least 1 business minute.")
+    elif review_minutes > MAX_TARGET_MINUTES:
+        _add(errors, "review_minutes", "The review target must be under 30 days of business time.")
+    if overdue_action not in ReviewAction.values:
+        _add(errors, "overdue_action", "Choose what happens when a review is overdue.")
+    if calendar is not None and "review_minutes" not in errors:
+        try:
+            Calendar.from_model(calendar).add_minutes(timezone.now(), review_minutes)
+        except CalendarError as exc:
+            _add(errors, "calendar", f"{calendar.name}: {exc}")
+    _raise(errors)
+    return {"name": name}
+
+
+@transaction.atomic
+def review_policy_save(
+    *, user: Any, policy_id: int | None = None, name: str = REVIEW_POLICY_NAME, calendar_id: int | None,
+    review_minutes: int | None, overdue_action: str = ReviewAction.NOTIFY, is_active: bool = True,
+) -> ReviewPolicy:  # fmt: skip
+    """Create or change the review policy `policy_id` (a new one without it). Only one policy is
+    active: activating this one switches the active one off. MQLs already in the queue keep the
+    due time they were given; the overdue action applies to every review the sweep flags from now."""
+    _require_manager(user)
+    list(ReviewPolicy.objects.select_for_update().values_list("pk", flat=True))  # one editor at a time
+    cleaned = review_policy_validate(
+        policy_id=policy_id, name=name, calendar_id=calendar_id, review_minutes=review_minutes,
+        overdue_action=overdue_action,
+    )  # fmt: skip
+    policy = ReviewPolicy() if policy_id is None else ReviewPolicy.objects.filter(pk=policy_id).first()
+    if policy is None:
+        raise ValidationError({"name": "This review policy no longer exists."})
+    if is_active:
+        ReviewPolicy.objects.filter(is_active=True).exclude(pk=policy.pk).update(is_active=False)
+    policy.name = cleaned["name"]
+    policy.calendar_id = calendar_id
+    policy.review_minutes = review_minutes
+    policy.overdue_action = overdue_action
+    policy.is_active = bool(is_active)
+    policy.save()
+    return policy
+
+
+@transaction.atomic
+def review_policy_switch_off(*, user: Any) -> ReviewPolicy | None:
+    """No review target: MQLs entering the queue from now get no due time, so nobody is told they
+    wait and nothing is handed off for waiting (MQLs already waiting keep the due time they were
+    given, like running SLA clocks). Returns the policy switched off (None: none was on)."""
+    _require_manager(user)
+    policy = ReviewPolicy.objects.select_for_update().filter(is_active=True).first()
+    if policy is None:
+        return None
+    policy.is_active = False
+    policy.save(update_fields=["is_active"])
     return policy
 
 
@@ -615,10 +717,11 @@ def _usable_for(reasons: Iterable[RejectionReason], use: str) -> bool:
 
 
 def rejection_reason_validate(
-    *, reason_id: int | None = None, code: str = "", label: str, use: str, is_active: bool = True
-) -> dict[str, Any]:
-    """Label, use and code; and the list must keep an active reason to recycle and one to
-    disqualify, or nobody could send a lead back."""
+    *, reason_id: int | None = None, code: str = "", label: str, use: str, is_active: bool = True,
+    nurture_days: int | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """Label, use, code and cool-off; and the list must keep an active reason to recycle and one
+    to disqualify, or nobody could send a lead back."""
     errors: dict[str, list[str]] = {}
     label = (label or "").strip()
     current = RejectionReason.objects.filter(pk=reason_id).first() if reason_id is not None else None
@@ -630,6 +733,20 @@ def rejection_reason_validate(
         _add(errors, "label", f"“{label}” is already in the list.")
     if use not in ReasonUse.values:
         _add(errors, "use", "Choose when the reason applies.")
+    if nurture_days is not None:
+        if use == ReasonUse.DISQUALIFY:
+            _add(
+                errors,
+                "nurture_days",
+                "A cool-off is for leads sent back to nurture: leave it empty for a reason that only disqualifies.",
+            )
+        elif not 1 <= nurture_days <= MAX_NURTURE_DAYS:
+            _add(
+                errors,
+                "nurture_days",
+                f"Give a cool-off between 1 and {MAX_NURTURE_DAYS:,} days, or leave it empty for the default "
+                f"of {DEFAULT_NURTURE_DAYS} days.",
+            )
     code = (code or "").strip()
     if current is not None:
         if code and code != current.code:
@@ -661,13 +778,17 @@ def rejection_reason_validate(
 
 @transaction.atomic
 def rejection_reason_save(
-    *, user: Any, reason_id: int | None = None, label: str, use: str, is_active: bool = True, code: str = ""
-) -> RejectionReason:
+    *, user: Any, reason_id: int | None = None, label: str, use: str, is_active: bool = True, code: str = "",
+    nurture_days: int | None = None,
+) -> RejectionReason:  # fmt: skip
     """Add a reason (at the end of the list) or change one. Reasons are switched off, not deleted:
-    past decisions keep pointing at them."""
+    past decisions keep pointing at them. `nurture_days`: the cool-off a lead sent back to nurture
+    for this reason gets by default (None: DEFAULT_NURTURE_DAYS); only for reasons that recycle."""
     _require_manager(user)
     list(RejectionReason.objects.select_for_update().values_list("pk", flat=True))  # one editor at a time
-    cleaned = rejection_reason_validate(reason_id=reason_id, code=code, label=label, use=use, is_active=is_active)
+    cleaned = rejection_reason_validate(
+        reason_id=reason_id, code=code, label=label, use=use, is_active=is_active, nurture_days=nurture_days
+    )
     if reason_id is None:
         last = RejectionReason.objects.aggregate(last=Max("position"))["last"]
         reason = RejectionReason(code=cleaned["code"], position=(last + 1) if last is not None else 0)
@@ -675,6 +796,7 @@ def rejection_reason_save(
         reason = RejectionReason.objects.get(pk=reason_id)
     reason.label = cleaned["label"]
     reason.use = use
+    reason.nurture_days = nurture_days
     reason.is_active = bool(is_active)
     reason.save()
     return reason
@@ -728,13 +850,28 @@ def sla_policy_delete(*, user: Any, policy_id: int) -> None:
 
 
 @transaction.atomic
+def review_policy_delete(*, user: Any, policy_id: int) -> None:
+    """Delete a review policy no review clock was started under (else switch it off)."""
+    _require_manager(user)
+    policy = ReviewPolicy.objects.select_for_update().filter(pk=policy_id).first()
+    if policy is None:
+        raise ValidationError({"name": "This review policy no longer exists."})
+    if policy.clocks.exists():
+        raise ValidationError({"name": f"MQLs were reviewed under “{policy.name}”: switch it off instead."})
+    policy.delete()
+
+
+@transaction.atomic
 def business_calendar_delete(*, user: Any, calendar_id: int) -> None:
     """Delete a calendar no policy counts in (its closed days go with it)."""
     _require_manager(user)
     calendar = BusinessCalendar.objects.select_for_update().filter(pk=calendar_id).first()
     if calendar is None:
         raise ValidationError({"name": "This calendar no longer exists."})
-    names = list(calendar.policies.values_list("name", flat=True))
+    names = [
+        *calendar.policies.values_list("name", flat=True),
+        *(f"the review policy “{name}”" for name in calendar.review_policies.values_list("name", flat=True)),
+    ]
     if names:
         raise ValidationError({"name": f"Used by {', '.join(names)}: move those policies to another calendar first."})
     calendar.delete()

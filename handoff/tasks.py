@@ -22,3 +22,25 @@ def sla_sweep() -> dict[str, int]:
 )
 def email_notification(*, notification_id: int) -> None:
     services.notification_email(notification_id=notification_id)
+
+
+@shared_task(
+    name="handoff.drain_handoff_requests",
+    ignore_result=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def drain_handoff_requests() -> int:
+    """Hand off the MQLs whose rule is automatic or that are fast-tracked (after commit, and every minute)."""
+    from handoff import automation
+
+    return automation.handoff_requests_drain().handed_off
+
+
+@shared_task(name="handoff.review_sweep", ignore_result=True)
+def review_sweep() -> dict[str, int]:
+    """Flag MQLs waiting for review longer than the review policy allows (every minute)."""
+    from handoff import automation
+
+    return automation.review_sweep()

@@ -32,6 +32,16 @@ for. It stays faithful to what the services would have written:
 
 Who owns what: leads handed to sales (most MQLs, and every lead that reached `sal` or later) have
 an SDR owner; leads still waiting in the MQL queue and junk caught by marketing have none.
+
+The fast track and nurture, as the product runs them: a hand-raise (demo request, contact sales,
+price quote) makes a lead an MQL within a minute, by the scoring model's rule; an MQL that is hot
+(a hand-raise within the model's hot-signal window, counted since its last recycling) and not junk
+(fit at the model's fast-track floor, no free-mail address) is handed off by itself within a
+minute or two, when it enters the queue or when it raises its hand while waiting there (the
+story's `automatic` hand-offs). Everything else waits for a marketer's review. A lead sent back
+to nurture gets its cool-off (`nurture_until`, from the recycling reason's days, which extensions
+name through `SeedExtension.nurture_days`) and `engagement_since`; it returns to MQL only after
+the cool-off.
 """
 
 from __future__ import annotations
@@ -60,7 +70,7 @@ from leads import lifecycle
 from leads.domains import FREE_MAIL_DOMAINS
 from leads.lifecycle import ALLOWED, REASON_REQUIRED, SALES_QUALIFIED, Stage
 from leads.models import Campaign, Channel, Company, CompanySize, Industry, Lead
-from leads.services import phone_digits
+from leads.services import DEFAULT_NURTURE_DAYS, phone_digits
 
 DEMO_PASSWORD = "baton-demo"  # noqa: S105 - public demo credentials, printed and documented
 DEFAULT_SEED = 20261122
@@ -530,6 +540,12 @@ ENGAGEMENT_POINTS: dict[str, tuple[int, int]] = {
     "unsubscribe": (-25, 25),
 }
 HOT_SIGNALS = frozenset({"demo_request", "contact_sales", "price_quote"})
+# The activity types' names, as the fast track's promotion reason names the signal.
+HOT_SIGNAL_NAMES = {
+    "demo_request": "Demo request",
+    "contact_sales": "Contact sales",
+    "price_quote": "Price quote request",
+}
 MQL_FIT, MQL_ENGAGEMENT = 30, 40
 
 # --- Stage walk ------------------------------------------------------------------------------
@@ -577,6 +593,9 @@ QUEUE_RECYCLE_REASONS = (
     "Early research only; nurture",
     "Engagement was one webinar; nurture",
 )
+UNDO_DISQUALIFY_REASON = "Disqualified by mistake — back to nurture"
+# Every reason a move into recycled is written with: each has its cool-off (World.nurture_days).
+NURTURE_REASONS = (*RECYCLE_REASONS, *QUEUE_RECYCLE_REASONS, UNDO_DISQUALIFY_REASON)
 DISQUALIFY_REASONS = (
     "No budget",
     "No budget",
@@ -667,6 +686,8 @@ LEAD_COLUMNS = (
     "owner_id",
     "stage",
     *(("qualifying_call_id",) if HAS_QUALIFYING_CALL else ()),
+    "nurture_until",
+    "engagement_since",
     "stage_changed_at",
     "created_at",
     "updated_at",
@@ -681,7 +702,7 @@ ACTIVITY_COLUMNS = (
     "created_at",
 )
 TRANSITION_COLUMNS = ("lead_id", "from_stage", "to_stage", "at", "actor_user_id", "actor_rule", "reason")
-_TIMESTAMPS = {"created_at", "updated_at", "stage_changed_at", "occurred_at", "at"}
+_TIMESTAMPS = {"created_at", "updated_at", "stage_changed_at", "occurred_at", "at", "nurture_until", "engagement_since"}
 # Positions of the timestamp columns, for the writers.
 TIMESTAMP_COLUMNS = {
     table: tuple(i for i, column in enumerate(columns) if column in _TIMESTAMPS)
@@ -714,6 +735,20 @@ class World:
     competitors: tuple[SharedCompany, ...]
     mql_rule: str = "MQL threshold"
     sdr_usernames: dict[int, str] = field(default_factory=dict)
+    # The active scoring model's fast track: how recent a hand-raise makes a lead hot (seconds),
+    # and the fit below which a hot lead is held for review instead.
+    hot_window: int = 14 * DAY
+    fast_track_min_fit: int = 10
+    # Cool-off days of a lead sent back to nurture, by the reason text the move is written with
+    # (from the extensions; DEFAULT_NURTURE_DAYS for a reason none of them names).
+    nurture_days: dict[str, int] = field(default_factory=dict)
+
+
+def _hot(signals: Sequence[int], since: int, at: int, window: int) -> bool:
+    """Whether a lead with hand-raises at `signals` is hot at `at`: one within `window` seconds
+    before, and after `since` (its last recycling; 0: never), as the scoring engine counts them."""
+    low = max(at - window, since)
+    return any(low < signal <= at for signal in signals)
 
 
 # --- Extensions: other apps add their rows ----------------------------------------------------
@@ -725,8 +760,10 @@ class LeadStory:
 
     Timestamps are UTC epoch seconds. `transitions` are the stage-history rows as written:
     (lead_id, from_stage, to_stage, at, actor_user_id, actor_rule, reason). `handoffs` are
-    (at, rep id) each time the lead was handed to sales; `touches` are (at, activity type code)
-    of the sales touches logged by the owner.
+    (at, rep id) each time the lead was handed to sales, `automatic` the times of those that
+    the fast track made by itself (the others a marketer made from the queue); `touches` are
+    (at, activity type code) of the sales touches logged by the owner; `hot_signals` the times of
+    the lead's hand-raises (demo request, contact sales, price quote).
     """
 
     lead_id: int
@@ -740,6 +777,14 @@ class LeadStory:
     handoffs: list[tuple[int, int]]
     transitions: list[tuple]
     touches: list[tuple[int, str]]
+    hot_signals: list[int] = field(default_factory=list)
+    automatic: list[int] = field(default_factory=list)
+
+    def is_hot(self, at: int, window: int) -> bool:
+        """Whether the lead was hot at `at` (a hand-raise within `window` seconds before, since
+        its last recycling): what routing to the hot rule and the hot SLA policy go by."""
+        since = max((t[3] for t in self.transitions if t[2] == Stage.RECYCLED and t[3] < at), default=0)
+        return _hot(self.hot_signals, since, at, window)
 
 
 @dataclass
@@ -765,6 +810,11 @@ class SeedExtension:
 
     name = "extension"
     covers: frozenset[Stage] = frozenset()
+
+    def nurture_days(self, reasons: Sequence[str]) -> dict[str, int]:
+        """The cool-off, in days, of a lead sent back to nurture with each of these reason texts,
+        for those this extension knows (asked before `prepare`, when the world is built)."""
+        return {}
 
     def prepare(self, world: World) -> None:
         """Create reference data once per run (teams, policies, reasons), idempotently."""
@@ -821,6 +871,7 @@ class Generator:
         self.index_base = 0
         self.blocked: frozenset[Stage] = frozenset()
         self.stories: list[LeadStory] | None = None  # collected only when extensions need them
+        self._zone = timezone.get_current_timezone()  # reasons name times as the services do
 
         self._channels = list(CHANNEL_WEIGHTS)
         self._channel_cum = _cumulative(CHANNEL_WEIGHTS.values())
@@ -994,7 +1045,7 @@ class Generator:
         title = titles[int(r() * len(titles))]
         last, last_slug = self._last[int(r() * len(self._last))]
 
-        profile = "normal"
+        profile, free_mail = "normal", False
         roll = r()
         if roll < 0.006:
             profile = "competitor"
@@ -1028,7 +1079,7 @@ class Generator:
         elif profile == "student" or r() < 0.1:
             first, first_slug = self._first[int(r() * len(self._first))]
             email = f"{first_slug}.{last_slug}{index}@{FREE_MAIL[int(r() * len(FREE_MAIL))]}"
-            company_id, country = None, ""
+            company_id, country, free_mail = None, "", True
             fit -= 15
         else:
             company = companies.get(slot)
@@ -1105,6 +1156,7 @@ class Generator:
         # Engagement as it accrued: when did the lead cross the MQL bar, or raise a hand?
         engagement, per_type = 0, {}
         crossed_at, hot_at = 0, 0
+        hot_signals = [at for at, code in events if code in HOT_SIGNALS]
         for at, code in events:
             points = ENGAGEMENT_POINTS.get(code)
             if points is None:
@@ -1133,13 +1185,20 @@ class Generator:
         transitions: list[tuple] = [(lead_id, "", _L, created, create_actor[0], create_actor[1], "Created")]
         stage, at = _L, created
         marketers = world.marketers or world.sdrs
+        # Back to nurture: hand-raises count only after `since`, the cool-off ends at `cooled`.
+        since, cooled = 0, 0
 
         def move(to: Stage, when: int, user: int | None, rule: str, reason: str) -> None:
-            nonlocal stage, at
+            nonlocal stage, at, since, cooled
             if to not in ALLOWED[stage] or when <= at:
                 raise RuntimeError(f"demo walk produced an illegal move {stage} -> {to}")
             if (to in REASON_REQUIRED or (to == _M and user is not None)) and not reason:
                 raise RuntimeError(f"demo walk moved to {to} without the reason the lifecycle requires")
+            if stage == _REC and to == _M and when <= cooled:
+                raise RuntimeError("demo walk brought a lead back from nurture before its cool-off ended")
+            if to == _REC:  # the cool-off, named in the reason as the services write it
+                since, cooled = when, when + DAY * world.nurture_days.get(reason, DEFAULT_NURTURE_DAYS)
+                reason += f" (nurture until {datetime.fromtimestamp(cooled, tz=self._zone):%d %b %Y})"
             transitions.append((lead_id, stage, to, when, user, rule, reason))
             stage, at = to, when
 
@@ -1151,14 +1210,24 @@ class Generator:
                 when = created + int(HOUR * (2 + 70 * r()))
                 if when < now:
                     move(_DQ, when, marketer, "", reason)
+        elif hot_at and (not crossed_at or hot_at <= crossed_at):
+            # The fast track: a hand-raise makes the lead an MQL at once (an urgent rescore),
+            # whatever its scores; whether it is handed off by itself is decided in the walk.
+            when = hot_at + 5 + int(55 * r())
+            if when < now:
+                kind = next(code for moment, code in events if moment == hot_at and code in HOT_SIGNALS)
+                local = datetime.fromtimestamp(hot_at, tz=self._zone)
+                signal = f"{HOT_SIGNAL_NAMES[kind]} on {local:%d %b %Y %H:%M}"
+                why = (
+                    f"Fit {fit} ≥ {MQL_FIT} and engagement ≥ {MQL_ENGAGEMENT}; hot: {signal}"
+                    if crossed_at == hot_at
+                    else f"Fast track: {signal}"
+                )
+                move(_M, when, None, world.mql_rule, why)
         elif crossed_at:
             when = crossed_at + 60 + int(1_800 * r())
             if when < now:
                 move(_M, when, None, world.mql_rule, f"Fit {fit} ≥ {MQL_FIT} and engagement ≥ {MQL_ENGAGEMENT}")
-        elif hot_at and fit >= 0 and marketer is not None and r() < 0.6:
-            when = hot_at + 600 + int(3 * HOUR * r())
-            if when < now:
-                move(_M, when, marketer, "", "Hand-raiser: asked for a demo or a call")
         elif marketer is not None and r() < 0.03 + 0.04 * intent:
             when = created + int(DAY * (1 + 20 * r()))
             if when < now:
@@ -1170,32 +1239,64 @@ class Generator:
 
         touches: list[tuple[int, str]] = []
         handoffs: list[tuple[int, int]] = []
+        automatic: list[int] = []  # the hand-offs the fast track made by itself
         mql_visits = 0
         blocked = self.blocked
-        while stage not in (_L, _CUS):
-            start, handed = at, False
-            if stage == _M:
-                mql_visits += 1
-                # Handed to an SDR a little after becoming an MQL, unless still in the marketer's
-                # queue (more likely for the newest MQLs).
-                delay = int(300 * 96 ** r())  # 5 minutes to 8 hours
-                if world.sdrs and at + delay < now and (owner is not None or r() < (0.45 if now - at < DAY else 0.88)):
-                    owner = owner if owner is not None else world.sdrs[self._route(r, enterprise_account)]
-                    handoffs.append((at + delay, owner))
-                    start, handed = at + delay, True
-                situation = "owned" if handed else "queue"
-            else:
-                situation = ""
+        # Hot and not junk: the fast track hands the lead off by itself.
+        fast_track = bool(world.sdrs) and profile == "normal" and not free_mail and fit >= world.fast_track_min_fit
+
+        def draw(situation: str, start: int) -> tuple[Stage | None, int]:
+            """The next move from the current stage and when, or (None, 0) to stay there."""
             target = self._pick(r, WALK[(stage, situation)])
             if stage == _REC and target == _M and (mql_visits >= 2 or fit < MQL_FIT):
                 target = None  # back to MQL only by scoring over the bar again, at most once
             if target in blocked:
                 target = None  # a guard or constraint no extension satisfies: stay (see seed())
             if target is None:
-                break
+                return None, 0
             low, high = DWELL[stage]
             when = start + int(low * (high / low) ** r())
-            if when >= now:
+            if stage == _REC and target == _M:
+                when = max(when, cooled + 60 + int(DAY * r()))  # not before the cool-off is over
+            return (target, when) if when < now else (None, 0)
+
+        def hand_off_automatically(when: int) -> int:
+            nonlocal owner
+            when = min(when + 30 + int(90 * r()), now)  # the drain, a minute or two later
+            owner = owner if owner is not None else world.sdrs[self._route(r, enterprise_account)]
+            handoffs.append((when, owner))
+            automatic.append(when)
+            return when
+
+        while stage not in (_L, _CUS):
+            start, handed, drawn = at, False, None
+            if stage == _M:
+                mql_visits += 1
+                if fast_track and _hot(hot_signals, since, at, world.hot_window):
+                    start, handed = hand_off_automatically(at), True  # hot when it became an MQL
+                else:
+                    # Reviewed: handed to an SDR by a marketer a little after becoming an MQL,
+                    # unless still in the queue (more likely for the newest MQLs)…
+                    delay = int(300 * 96 ** r())  # 5 minutes to 8 hours
+                    reviewed = bool(world.sdrs) and at + delay < now
+                    reviewed = reviewed and (owner is not None or r() < (0.45 if now - at < DAY else 0.88))
+                    if not reviewed:
+                        drawn = draw("queue", at)  # how its stay in the queue ends, if it does
+                    until = at + delay if reviewed else drawn[1] if drawn[0] is not None else now
+                    # …unless it raises its hand while it waits: then the fast track takes it.
+                    low = max(at, since)
+                    signal = next((h for h in hot_signals if low < h < until), None) if fast_track else None
+                    if signal is not None:
+                        start, handed, drawn = hand_off_automatically(signal), True, None
+                    elif reviewed:
+                        owner = owner if owner is not None else world.sdrs[self._route(r, enterprise_account)]
+                        handoffs.append((at + delay, owner))
+                        start, handed = at + delay, True
+                situation = "owned" if handed else "queue"
+            else:
+                situation = ""
+            target, when = drawn if drawn is not None else draw(situation, start)
+            if target is None:
                 break
             acting_owner = owner if handed or stage != _M else None
             actor_user, rule, reason = self._actor(r, stage, target, acting_owner, marketer, fit)
@@ -1232,6 +1333,8 @@ class Generator:
                     handoffs=handoffs,
                     transitions=transitions,
                     touches=touches,
+                    hot_signals=hot_signals,
+                    automatic=automatic,
                 )
             )
 
@@ -1260,6 +1363,8 @@ class Generator:
                 owner if stage != _L or channel == Channel.OUTBOUND else None,
                 stage,
                 *_NO_CALL,
+                cooled or None,
+                since or None,
                 at,
                 created,
                 at,
@@ -1309,7 +1414,7 @@ class Generator:
             return None, "Closed won (CRM sync)", "Closed won"
         if target == _REC:
             if stage == _DQ:
-                return marketer, "", "Disqualified by mistake — back to nurture"
+                return marketer, "", UNDO_DISQUALIFY_REASON
             if owner is None:
                 return marketer, "", QUEUE_RECYCLE_REASONS[int(r() * len(QUEUE_RECYCLE_REASONS))]
             return owner, "", RECYCLE_REASONS[int(r() * len(RECYCLE_REASONS))]
@@ -1376,6 +1481,11 @@ class Writer:
         return tuple(timestamps) if timestamps is not None else TIMESTAMP_COLUMNS.get(table, ())
 
 
+def _names(columns: Sequence[str]) -> str:
+    """The column list, quoted (a column may be named like a keyword, e.g. a review clock's `end`)."""
+    return ", ".join(connection.ops.quote_name(column) for column in columns)
+
+
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
@@ -1429,7 +1539,7 @@ class PostgresWriter(Writer):
         lines.append("")
         with (
             connection.cursor() as cursor,
-            cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
+            cursor.copy(f"COPY {table} ({_names(columns)}) FROM STDIN") as copy,
         ):
             copy.write("\n".join(lines))
 
@@ -1478,7 +1588,7 @@ class SqliteWriter(Writer):
                     if values[i] is not None:
                         values[i] = fmt(values[i])
                 prepared.append(values)
-        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"  # noqa: S608
+        sql = f"INSERT INTO {table} ({_names(columns)}) VALUES ({', '.join('?' * len(columns))})"  # noqa: S608
         connection.ensure_connection()
         cursor = connection.connection.cursor()
         try:
@@ -1573,12 +1683,30 @@ def ensure_shared_companies(
     return tuple(companies)
 
 
-def _mql_rule_name() -> str:
-    """Name MQL promotions after the active scoring model, as the scoring engine does."""
+def _scoring_settings() -> dict[str, Any]:
+    """What the generator takes from the active scoring model: the rule name MQL promotions are
+    recorded under (as the scoring engine names them), the hot-signal window and the fast track's
+    fit floor."""
     from leads.models import ScoringModel, ScoringModelStatus
 
     model = ScoringModel.objects.filter(status=ScoringModelStatus.ACTIVE).first()
-    return model.rule_name if model is not None else "MQL threshold"
+    if model is None:
+        return {"mql_rule": "MQL threshold"}
+    return {
+        "mql_rule": model.rule_name,
+        "hot_window": model.hot_signal_window_days * DAY,
+        "fast_track_min_fit": model.fast_track_min_fit,
+    }
+
+
+def _nurture_days(extensions: Sequence[SeedExtension]) -> dict[str, int]:
+    """The cool-off days of each reason the generator sends leads back to nurture with, as the
+    extensions name them (the first that knows a reason wins)."""
+    days: dict[str, int] = {}
+    for extension in extensions:
+        for reason, value in extension.nurture_days(NURTURE_REASONS).items():
+            days.setdefault(reason, value)
+    return days
 
 
 def _rescore(low: int, high: int, as_of: datetime) -> None:
@@ -1609,7 +1737,8 @@ def prepare_world(moment: datetime) -> tuple[World, list[Credential]]:
         campaigns=campaigns,
         universities=universities,
         competitors=competitors,
-        mql_rule=_mql_rule_name(),
+        nurture_days=_nurture_days(_extensions),
+        **_scoring_settings(),
         sdr_usernames={users[spec.username].pk: spec.username for spec in DEMO_USERS if spec.role == Role.SDR},
     )
     return world, credentials

@@ -15,12 +15,29 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 
-from leads.lifecycle import Stage, allowed_targets
+from leads.lifecycle import Stage, TransitionRefused, allowed_targets
 from leads.models import Campaign, Channel, Lead
 
 # Stage changes made from the lead page for now. The sales stages (SAL, SQL, opportunity,
 # customer) are reached through their own flows: acceptance, the qualifying call, conversion.
 MANUAL_TARGETS: tuple[Stage, ...] = (Stage.MQL, Stage.RECYCLED, Stage.DISQUALIFIED)
+# Where each of those flows is, for a move the lifecycle would allow but the lead page does not
+# make (see `LeadTransitionView`). The flows live in `handoff`, named here in words only.
+OWN_FLOW: dict[Stage, str] = {
+    Stage.SAL: "A lead becomes SAL when the SDR it is assigned to accepts it on the work page.",
+    Stage.SQL: (
+        "A lead becomes SQL when its qualifying discovery call is logged on the work page, "
+        "which also opens the opportunity."
+    ),
+    Stage.OPPORTUNITY: "The opportunity is moved on from the work page, by the lead's owner or a manager.",
+    Stage.CUSTOMER: "The opportunity is moved on from the work page, by the lead's owner or a manager.",
+}
+# Stages the stage select shows, disabled, when the lifecycle allows them from the lead's stage:
+# the person sees the move exists and what it needs, in the option and in a hint next to the
+# form (the hint's id, and the words added to the option's label).
+SHOWN_UNAVAILABLE: dict[Stage, tuple[str, str]] = {
+    Stage.SQL: ("stage-change-sql-hint", "needs a discovery call"),
+}
 
 phone_validator = RegexValidator(
     r"^\+?[0-9][0-9 ()./-]{3,30}(\s*(x|ext\.?)\s*[0-9]{1,6})?$",
@@ -143,14 +160,39 @@ class LeadEditForm(LeadFieldsForm):
         return self.lead_fields([name for name in self.changed_data if name in self.fields])
 
 
+class StageSelect(forms.Select):
+    """A select that also shows moves the page cannot make: each of `unavailable` (value → id of
+    the hint that says why) is a disabled option described by its hint, never shown as chosen."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.unavailable: dict[str, str] = {}
+
+    def create_option(self, name: str, value: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        option = super().create_option(name, value, *args, **kwargs)
+        hint = self.unavailable.get(str(value))
+        if hint is not None:
+            option["selected"] = False
+            option["attrs"].pop("selected", None)
+            option["attrs"].update({"disabled": True, "aria-describedby": hint})
+        return option
+
+
 class StageChangeForm(forms.Form):
     """Move a lead by hand. Offers the moves the lifecycle allows from the lead's stage.
 
-    Any of MANUAL_TARGETS passes the form; `leads.services.lead_transition` refuses a move the
-    lead can no longer make (say, someone else moved it first) with a message naming the rule.
+    Any stage passes the form, so that a move the page does not offer (a crafted POST, a stale
+    page, `sql` on a lead whose call is not logged) answers with the lifecycle's own reason
+    rather than "Select a valid choice": the view asks `leads.lifecycle.check` for it. Only
+    MANUAL_TARGETS are moves the page makes, through `leads.services.lead_transition`, which
+    refuses one the lead can no longer make (someone else moved it first) naming the rule.
+
+    SQL, where the lifecycle allows it (from MQL or SAL), is shown as a disabled option described
+    by a hint next to the form: a manager looking for "SQL" learns it needs a logged discovery
+    call instead of finding it silently missing (`SHOWN_UNAVAILABLE`).
     """
 
-    to = forms.ChoiceField(label="Move to", choices=[(s.value, s.label) for s in MANUAL_TARGETS])
+    to = forms.ChoiceField(label="Move to", choices=Stage.choices, widget=StageSelect)
     reason = forms.CharField(
         label="Reason",
         max_length=1000,
@@ -161,16 +203,53 @@ class StageChangeForm(forms.Form):
     def __init__(self, *args: Any, lead: Lead, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.targets = stage_change_targets(lead.stage)
-        self.fields["to"].widget.choices = [(s.value, s.label) for s in self.targets]
-        self.fields["to"].widget.attrs["class"] = "form-select"
+        allowed = allowed_targets(lead.stage)
+        self.unavailable = [stage for stage in SHOWN_UNAVAILABLE if stage in allowed]
+        widget = self.fields["to"].widget
+        widget.choices = [
+            *((s.value, s.label) for s in self.targets),
+            *((s.value, f"{s.label} ({SHOWN_UNAVAILABLE[s][1]})") for s in self.unavailable),
+        ]
+        widget.unavailable = {s.value: SHOWN_UNAVAILABLE[s][0] for s in self.unavailable}
+        widget.attrs["class"] = "form-select"
+        if self.unavailable:
+            widget.attrs["aria-describedby"] = " ".join(widget.unavailable.values())
         self.fields["reason"].widget.attrs["class"] = "form-control"
 
+    @property
+    def sql_hint_id(self) -> str:
+        """The id of the hint saying what SQL needs, when the select shows SQL disabled."""
+        return SHOWN_UNAVAILABLE[Stage.SQL][0] if Stage.SQL in self.unavailable else ""
+
+    def refuse(self, refused: TransitionRefused) -> None:
+        """Show a refused move on the field it names (`stage` is this form's `to`), marked invalid."""
+        name = "to" if refused.field == "stage" else refused.field
+        self.add_error(name if name in self.fields else None, refused.message)
+        self.mark_invalid(name)
+
     def mark_invalid(self, field: str) -> None:
-        """Highlight the field a refusal names (`stage` is this form's `to`); the message says why."""
+        """Highlight the field a refusal names (`stage` is this form's `to`); the message says why.
+        Its error text (`<id>_error` in the template) is added to what describes it."""
         name = "to" if field == "stage" else field
-        if name in self.fields:
-            self.fields[name].widget.attrs["class"] += " is-invalid"
-            self.fields[name].widget.attrs["aria-invalid"] = "true"
+        if name not in self.fields:
+            return
+        attrs = self.fields[name].widget.attrs
+        if "is-invalid" not in attrs["class"].split():
+            attrs["class"] += " is-invalid"
+        attrs["aria-invalid"] = "true"
+        if name in self.errors:
+            error_id = f"{self[name].auto_id}_error"
+            described = attrs.get("aria-describedby", "").split()
+            attrs["aria-describedby"] = " ".join(dict.fromkeys([*described, error_id]))
+
+    def mark_errors(self) -> None:
+        """Mark every field with an error invalid, described by its error."""
+        for name in self.errors:
+            self.mark_invalid(name)
+
+    def is_manual(self, to: str) -> bool:
+        """Whether the lead page makes this move itself (the lifecycle may still refuse it)."""
+        return to in MANUAL_TARGETS
 
 
 def stage_change_targets(stage: str) -> list[Stage]:

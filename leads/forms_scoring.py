@@ -71,6 +71,14 @@ class DraftSettingsForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         help_text="Hand-raisers that flag a lead for fast-track routing.",
     )
+    fast_track_min_fit = forms.IntegerField(
+        label="Never fast-track below fit",
+        help_text="A hot lead with a lower fit waits in the queue for review.",
+        error_messages={
+            "required": "Give the fit below which a hot lead is never fast-tracked, e.g. 10.",
+            "invalid": "The fast-track floor is a whole number of fit points, e.g. 10.",
+        },
+    )
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
     def __init__(self, *args: Any, draft: ScoringModel, hot_codes: list[str] | None = None, **kwargs: Any) -> None:
@@ -82,6 +90,7 @@ class DraftSettingsForm(forms.Form):
                 "decay_half_life_days": draft.decay_half_life_days,
                 "hot_signal_window_days": draft.hot_signal_window_days,
                 "hot_signal_types": hot_codes or [],
+                "fast_track_min_fit": draft.fast_track_min_fit,
                 "notes": draft.notes,
             }
         super().__init__(*args, **kwargs)
@@ -105,14 +114,16 @@ class DraftSettingsForm(forms.Form):
                 ),
                 css_class="form-section",
             ),
+            Fieldset("Engagement decay", "decay_half_life_days", css_class="form-section"),
             Fieldset(
-                "Decay and hot signals",
-                Row(
-                    Column("decay_half_life_days", css_class="col-sm-6"),
-                    Column("hot_signal_window_days", css_class="col-sm-6"),
-                ),
+                "Fast track",
+                # The explanation, with the draft's negative fit rules (the page's `rules`).
+                HTML('{% include "leads/scoring/fast_track.html" with rules=rules editing=True %}'),
                 Field("hot_signal_types", wrapper_class="hot-signal-choices"),
+                "hot_signal_window_days",
+                Field("fast_track_min_fit", data_fast_track_floor_input=""),
                 css_class="form-section",
+                data_testid="fast-track-settings",
             ),
             Fieldset("Notes", "notes", css_class="form-section"),
         )
@@ -125,6 +136,7 @@ class DraftSettingsForm(forms.Form):
             "mql_engagement_threshold": data["mql_engagement_threshold"],
             "decay_half_life_days": data["decay_half_life_days"],
             "hot_signal_window_days": data["hot_signal_window_days"],
+            "fast_track_min_fit": data["fast_track_min_fit"],
             "notes": data["notes"],
             "hot_signal_types": list(data["hot_signal_types"]),
         }

@@ -233,7 +233,12 @@ def activities_ingest(*, items: Sequence[Any], actor: Actor, default_source_syst
             {"items": f"At most {MAX_ITEMS_PER_BATCH} activities per request (got {len(items)}); split the batch."}
         )
     now = timezone.now()
-    types = frozenset(ActivityType.objects.filter(is_active=True).values_list("code", flat=True))
+    # The active types, each marked whether the active model takes it for a hot signal (one query).
+    marked = ActivityType.objects.filter(is_active=True).annotate(hot=services.is_hot_signal_type()).values_list(
+        "code", "hot"
+    )
+    types = frozenset(code for code, _ in marked)
+    hot_types = frozenset(code for code, hot in marked if hot)
     results: dict[int, ItemResult] = {}
     valid: list[_Item] = []
     emails: dict[Any, str | dict[str, list[str]]] = {}
@@ -245,11 +250,13 @@ def activities_ingest(*, items: Sequence[Any], actor: Actor, default_source_syst
             valid.append(checked)
     if valid:
         with transaction.atomic():
-            _write(valid, results, actor=actor, now=now)
+            _write(valid, results, actor=actor, now=now, hot_types=hot_types)
     return [results[index] for index in range(len(items))]
 
 
-def _write(valid: list[_Item], results: dict[int, ItemResult], *, actor: Actor, now: datetime) -> None:
+def _write(
+    valid: list[_Item], results: dict[int, ItemResult], *, actor: Actor, now: datetime, hot_types: frozenset[str]
+) -> None:
     lead_ids, created_emails = leads_get_or_create_bulk(
         specs={item.email: (item.lead, item.utm) for item in reversed(valid)}, actor=actor, now=now
     )
@@ -306,9 +313,14 @@ def _write(valid: list[_Item], results: dict[int, ItemResult], *, actor: Actor, 
     for item in repeats:  # they point at the activity their first occurrence was answered with
         twin = first_of_key[(item.source_system, item.external_id)]
         results[item.index].activity_id = results[twin.index].activity_id
-    touched = {lead_ids[item.email] for item in to_insert if results[item.index].status == "created"}
+    created = [item for item in to_insert if results[item.index].status == "created"]
+    touched = {lead_ids[item.email] for item in created}
     if touched:
-        services.rescore_request(lead_ids=list(touched))
+        hot = {lead_ids[item.email] for item in created if item.type in hot_types}
+        if hot:  # speed-to-lead: these are rescored (and fast-tracked) at once
+            services.rescore_request(lead_ids=list(hot), urgent=True)
+        if touched - hot:
+            services.rescore_request(lead_ids=list(touched - hot))
 
 
 def _stored_activity_ids(items: Sequence[_Item]) -> dict[tuple[str, str], int]:
@@ -538,7 +550,7 @@ def form_capture(*, source: FormSource, data: Mapping[str, Any]) -> tuple[Lead, 
         external_id=submission_id,
     )
     FormSource.objects.filter(pk=source.pk).update(last_used_at=timezone.now())
-    services.rescore_request(lead_ids=[lead.pk])
+    services.rescore_request(lead_ids=[lead.pk], urgent=source.activity_type_id in services.hot_signal_types())
     return lead, activity, created
 
 

@@ -209,6 +209,11 @@ class Lead(models.Model):
     hot_signal_at = models.DateTimeField(
         null=True, blank=True, help_text="Latest recent hot signal (demo request…): fast-track routing."
     )
+    # Back to nurture (recycled): the cool-off, before which no rescoring promotes the lead, and
+    # the moment engagement is counted from (only what the lead did since the recycling counts
+    # toward its return). Written by leads.services.lead_transition.
+    nurture_until = models.DateTimeField(null=True, blank=True)
+    engagement_since = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -310,8 +315,8 @@ class ImmutableQuerySet(models.QuerySet):
 class StageTransition(models.Model):
     """One stage change of one lead. Written once by lead_transition; never edited or deleted.
 
-    Database triggers (migration 0002) refuse UPDATE and DELETE too, except re-pointing rows to
-    another lead, which merging duplicates needs.
+    Database triggers refuse UPDATE and DELETE too, on PostgreSQL and SQLite alike (migrations
+    0002 and 0015), except re-pointing rows to another lead, which merging duplicates needs.
     """
 
     lead = models.ForeignKey(Lead, on_delete=models.PROTECT, related_name="transitions")
@@ -397,6 +402,11 @@ class ScoringModel(models.Model):
     )
     hot_signal_types = models.ManyToManyField(
         ActivityType, blank=True, related_name="+", help_text="Activities that flag a lead for fast-track."
+    )
+    fast_track_min_fit = models.IntegerField(
+        default=10,
+        help_text="Never fast-track a lead whose fit is below this: its hot signal makes it an MQL held for "
+        "review. A lead matching a fit rule with negative points (competitor, student, free mail…) is held too.",
     )
     notes = models.TextField(blank=True)
     created_by = models.ForeignKey(

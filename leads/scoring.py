@@ -13,6 +13,8 @@ Semantics (the reference implementation in tests/leads/scoring_reference.py mirr
   `as_of` of `points * 0.5 ** (age_days / half_life)` (age in whole UTC days; no decay when the
   model or rule says so), clamped to ±max_points, then rounded half up to an integer.
 - Hot: the latest activity of a hot-signal type within `hot_signal_window_days` of `as_of`.
+- A lead back from nurture (`engagement_since` set) counts only the activities after that moment,
+  for engagement and the hot signal alike: the old points do not bring it back.
 
 The SQL is assembled from fixed fragments; every value that comes from a rule or a lead goes in
 as a query parameter, never into the SQL text.
@@ -226,7 +228,7 @@ def fit_base_ctes(rules: Sequence[FitRule], leads: LeadSet, dialect: Dialect) ->
     lead_filter, lead_params = leads.sql("l.id")
     fit_lead = (
         f"fit_lead AS MATERIALIZED (SELECT l.id AS lead_id, {dialect.lower('l.job_title')} AS title, "
-        f"{dialect.email_domain('l.email')} AS domain, c.industry, c.size, c.country "
+        f"{dialect.email_domain('l.email')} AS domain, c.industry, c.size, c.country, l.engagement_since AS since "
         f"FROM leads_lead l LEFT JOIN leads_company c ON c.id = l.company_id WHERE {lead_filter})"
     )
     if any(rule.attribute == FitAttribute.SENIORITY for rule in rules):
@@ -296,10 +298,12 @@ def _entry_head(kind: str, rule_id: int, label: str) -> str:
 
 
 def scores_sql(
-    spec: ScoringSpec, leads: LeadSet, as_of: datetime, dialect: Dialect, *, explain: bool = True
+    spec: ScoringSpec, leads: LeadSet, as_of: datetime, dialect: Dialect, *, explain: bool = True, junk: bool = False
 ) -> tuple[str, list[Any]]:
     """A SELECT of (lead_id, fit, engagement, explanation, hot_at) for every lead in the set; the
-    explanation as JSON text.
+    explanation as JSON text. `junk=True` adds a last column, `junk`: 1 when the lead matches a
+    fit rule with negative points (competitor, student, free mail…), the fit parts that
+    leads.fast_track.junk_parts finds in an explanation; 0 otherwise.
 
     Two passes over the data, whatever the number of rules, each producing one row per lead:
     `fit` reads each lead (and its company) once and evaluates every fit rule's condition once,
@@ -382,7 +386,8 @@ def scores_sql(
         ctes.append(
             f"eng AS MATERIALIZED (SELECT act.lead_id, act.hot_at{''.join(points)} FROM ("
             f"SELECT a.lead_id, {', '.join(aggregates)} FROM leads_activity a "
-            f"WHERE {lead_filter} AND a.occurred_at <= %s "
+            "JOIN fit_lead s ON s.lead_id = a.lead_id "
+            f"WHERE {lead_filter} AND a.occurred_at <= %s AND (s.since IS NULL OR a.occurred_at > s.since) "
             f"AND {dialect.unindexed('a.type_code')} IN ({', '.join(['%s'] * len(wanted_types))}) "
             "GROUP BY a.lead_id) act)"
         )
@@ -410,10 +415,15 @@ def scores_sql(
         explanation_params = parts_params
     else:
         explanation, explanation_params = "NULL", []
+    # Read from the same per-rule flags the fit score is summed from.
+    negative = [f"f.m{index} = 1" for index, rule in enumerate(fit_rules) if rule.points < 0]
+    junk_column = ""
+    if junk:
+        junk_column = f", CASE WHEN {' OR '.join(negative)} THEN 1 ELSE 0 END AS junk" if negative else ", 0 AS junk"
     sql = (
         f"WITH {', '.join(ctes)} "
         f"SELECT f.lead_id AS lead_id, {fit_score} AS fit, {engagement_score} AS engagement, "
-        f"{explanation} AS explanation, {hot_column} AS hot_at "
+        f"{explanation} AS explanation, {hot_column} AS hot_at{junk_column} "
         f"FROM fit f {engagement_join}"
     )
     return sql, [*params, *fit_score_params, *explanation_params]
@@ -530,15 +540,28 @@ def id_ranges(*, batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator[tuple[int, in
 def compare_sql(
     active: ScoringSpec, draft: ScoringSpec, leads: LeadSet, as_of: datetime, dialect: Dialect
 ) -> tuple[str, list[Any]]:
-    """Per lead: channel, active fit/engagement, draft fit/engagement — for draft previews."""
-    active_sql, active_params = scores_sql(active, leads, as_of, dialect, explain=False)
-    draft_sql, draft_params = scores_sql(draft, leads, as_of, dialect, explain=False)
+    """Per lead, for draft previews: channel, active fit/engagement, draft fit/engagement, then
+    for the fast track: hot (0/1) and junk (0/1) under the active model, the same under the draft,
+    and whether the lead is in a nurture cool-off at `as_of` (0/1)."""
+    active_sql, active_params = scores_sql(active, leads, as_of, dialect, explain=False, junk=True)
+    draft_sql, draft_params = scores_sql(draft, leads, as_of, dialect, explain=False, junk=True)
     sql = (
-        "SELECT l.id, l.source_channel, a.fit, a.engagement, d.fit, d.engagement "
+        "SELECT l.id, l.source_channel, a.fit, a.engagement, d.fit, d.engagement, "
+        "CASE WHEN a.hot_at IS NULL THEN 0 ELSE 1 END, a.junk, CASE WHEN d.hot_at IS NULL THEN 0 ELSE 1 END, d.junk, "
+        "CASE WHEN l.nurture_until > %s THEN 1 ELSE 0 END "
         f"FROM leads_lead l JOIN ({active_sql}) a ON a.lead_id = l.id "
         f"JOIN ({draft_sql}) d ON d.lead_id = l.id"
     )
-    return sql, [*active_params, *draft_params]
+    return sql, [connection.ops.adapt_datetimefield_value(as_of), *active_params, *draft_params]
+
+
+def fast_track_state(model: ScoringModel, *, hot: bool, fit: int, junk: bool, cooling_off: bool) -> str:
+    """What the fast track does with a lead under `model`: "fast_track", "held" (for review) or ""
+    (not hot). leads.fast_track.fast_track_verdict, from the values a preview reads in bulk (`junk`:
+    a fit rule with negative points matches; `cooling_off`: the lead is in a nurture cool-off)."""
+    if not hot:
+        return ""
+    return "held" if fit < model.fast_track_min_fit or junk or cooling_off else "fast_track"
 
 
 def preview_batch(
@@ -553,7 +576,8 @@ def preview_batch(
         _settle(cursor, dialect)
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    for lead_id, channel, a_fit, a_eng, d_fit, d_eng in rows:
+    fast_by_channel = summary.setdefault("fast_track_by_channel", {})
+    for lead_id, channel, a_fit, a_eng, d_fit, d_eng, a_hot, a_junk, d_hot, d_junk, cooling_off in rows:
         was = a_fit >= a_model.mql_fit_threshold and a_eng >= a_model.mql_engagement_threshold
         now = d_fit >= d_model.mql_fit_threshold and d_eng >= d_model.mql_engagement_threshold
         counts = by_channel.setdefault(channel, {"active": 0, "draft": 0, "leads": 0})
@@ -563,6 +587,18 @@ def preview_batch(
         summary["leads"] = summary.get("leads", 0) + 1
         summary["active_mql"] = summary.get("active_mql", 0) + was
         summary["draft_mql"] = summary.get("draft_mql", 0) + now
+        # The fast track: hot leads handed off at once (`active_fast_track`…) or held for review
+        # (`active_held`…), whatever their scores; by channel in `fast_track_by_channel`.
+        for side, model, hot, fit, junk in (
+            ("active", a_model, a_hot, a_fit, a_junk),
+            ("draft", d_model, d_hot, d_fit, d_junk),
+        ):
+            state = fast_track_state(model, hot=bool(hot), fit=fit, junk=bool(junk), cooling_off=bool(cooling_off))
+            if state:
+                key = side if state == "fast_track" else f"{side}_held"
+                fast = fast_by_channel.setdefault(channel, {"active": 0, "draft": 0, "active_held": 0, "draft_held": 0})
+                fast[key] += 1
+                summary[f"{side}_{state}"] = summary.get(f"{side}_{state}", 0) + 1
         if was != now:
             key = "gained" if now else "lost"
             summary[f"{key}_count"] = summary.get(f"{key}_count", 0) + 1

@@ -11,7 +11,7 @@ import json
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -61,12 +61,53 @@ LEAD_EDITABLE_FIELDS = (
 # Called after a transition commits, with (lead_id, from_stage, to_stage). Other apps subscribe
 # explicitly here (not through Django signals) so the call graph stays visible.
 _after_transition: list[Callable[[int, str, str], None]] = []
+# Called inside the transaction that moves leads, with the moves [(lead_id, from_stage, to_stage)]
+# and their time,
+# so what another app keeps about a stage (handoff's review clocks and hand-off requests) is
+# written with the move or not at all.
+StageMove = tuple[int, str, str]
+_in_transition: list[Callable[[list[StageMove], datetime], None]] = []
+# Called inside the rescoring transaction with the ids of MQLs that got a new hot signal.
+_on_hot_mqls: list[Callable[[list[int]], None]] = []
+
+# Back to nurture without a reason that says for how long: the cool-off.
+DEFAULT_NURTURE_DAYS = 90
+MAX_NURTURE_DAYS = 3 * 365
 
 
 def on_transition(callback: Callable[[int, str, str], None]) -> Callable[[int, str, str], None]:
     if callback not in _after_transition:
         _after_transition.append(callback)
     return callback
+
+
+def in_transition(
+    callback: Callable[[list[StageMove], datetime], None],
+) -> Callable[[list[StageMove], datetime], None]:
+    if callback not in _in_transition:
+        _in_transition.append(callback)
+    return callback
+
+
+def on_hot_mqls(callback: Callable[[list[int]], None]) -> Callable[[list[int]], None]:
+    if callback not in _on_hot_mqls:
+        _on_hot_mqls.append(callback)
+    return callback
+
+
+def nurture_until_for(*, days: int | None, until: datetime | date | None, now: datetime) -> datetime:
+    """When a lead sent back to nurture now may be promoted again: `until` if given (a date means
+    the start of that day in the site's time zone), else `days` from now (DEFAULT_NURTURE_DAYS
+    when None). Refuses a past date or one further than MAX_NURTURE_DAYS, naming `nurture_until`."""
+    if until is None:
+        return now + timedelta(days=DEFAULT_NURTURE_DAYS if days is None else days)
+    if not isinstance(until, datetime):
+        until = timezone.make_aware(datetime.combine(until, time.min))
+    if until < now - timedelta(minutes=1):
+        raise ValidationError({"nurture_until": "The cool-off cannot end in the past: choose today or a later date."})
+    if until > now + timedelta(days=MAX_NURTURE_DAYS):
+        raise ValidationError({"nurture_until": f"A cool-off is at most {MAX_NURTURE_DAYS // 365} years long."})
+    return max(until, now)
 
 
 def phone_digits(phone: str) -> str:
@@ -195,12 +236,17 @@ def lead_transition(
     reason: str = "",
     at: datetime | None = None,
     context: dict[str, Any] | None = None,
+    nurture_until: datetime | None = None,
 ) -> Lead:
     """Move a lead to another stage: the one and only writer of `Lead.stage`.
 
     Locks the lead row, checks the move against the lifecycle graph and its guards, writes the
     immutable StageTransition and the new stage in one transaction. Raises TransitionRefused
     with a message naming the rule broken, leaving nothing written.
+
+    Back to nurture (`recycled`) starts the cool-off: `nurture_until` (DEFAULT_NURTURE_DAYS from
+    now when not given), before which no rescoring promotes the lead, and engagement is counted
+    from now on only (`engagement_since`), so the old points do not bring it straight back.
     """
     try:
         target = Stage(to)
@@ -219,6 +265,10 @@ def lead_transition(
         )
     )
     now = at or timezone.now()
+    changes: dict[str, Any] = {"stage": target, "stage_changed_at": now, "updated_at": now}
+    if target == Stage.RECYCLED:
+        changes["nurture_until"] = nurture_until or now + timedelta(days=DEFAULT_NURTURE_DAYS)
+        changes["engagement_since"] = now
     StageTransition.objects.create(
         lead=lead,
         from_stage=source,
@@ -228,8 +278,13 @@ def lead_transition(
         actor_rule=actor.rule,
         reason=reason.strip(),
     )
-    Lead.objects.filter(pk=lead.pk).update(stage=target, stage_changed_at=now, updated_at=now)
-    lead.stage, lead.stage_changed_at, lead.updated_at = target, now, now
+    Lead.objects.filter(pk=lead.pk).update(**changes)
+    for name, value in changes.items():
+        setattr(lead, name, value)
+    for hook in _in_transition:
+        hook([(lead.pk, source.value, target.value)], now)
+    if target == Stage.RECYCLED:
+        rescore_request(lead_ids=[lead.pk])  # its engagement now counts from the recycling on
     for callback in _after_transition:
         transaction.on_commit(
             lambda cb=callback: cb(lead.pk, source.value, target.value)  # type: ignore[misc]
@@ -255,6 +310,8 @@ def lead_transition_many(
     are locked). Call it inside a transaction.
     """
     target = Stage(to)
+    if target == Stage.RECYCLED:
+        raise ValueError("lead_transition_many does not recycle: the cool-off needs lead_transition")
     locked = Lead.objects.select_for_update().filter(pk__in=list(moves)).order_by("pk")
     if from_stages is not None:
         locked = locked.filter(stage__in=list(from_stages))
@@ -291,6 +348,8 @@ def lead_transition_many(
     Lead.objects.filter(pk__in=[lead_id for lead_id, _ in accepted]).update(
         stage=target, stage_changed_at=now, updated_at=now
     )
+    for hook in _in_transition:
+        hook([(lead_id, source.value, target.value) for lead_id, source in accepted], now)
     for callback in _after_transition:
         for lead_id, source in accepted:
             transaction.on_commit(
@@ -343,6 +402,7 @@ def scoring_draft_create(*, user: Any, name: str = "") -> ScoringModel:
                 "mql_engagement_threshold": source.mql_engagement_threshold,
                 "decay_half_life_days": source.decay_half_life_days,
                 "hot_signal_window_days": source.hot_signal_window_days,
+                "fast_track_min_fit": source.fast_track_min_fit,
             }
             if source
             else {}
@@ -382,6 +442,7 @@ SCORING_MODEL_EDITABLE_FIELDS = (
     "mql_engagement_threshold",
     "decay_half_life_days",
     "hot_signal_window_days",
+    "fast_track_min_fit",
     "notes",
 )
 
@@ -509,27 +570,29 @@ def scoring_model_publish(*, model_id: int, user: Any) -> Job:
 
 
 def scoring_promote_mqls(*, model: ScoringModel, lead_ids: list[int] | None = None, id_range=None) -> int:  # type: ignore[no-untyped-def]
-    """Move every lead at `lead`/`recycled` whose scores meet both thresholds to `mql`.
+    """Move every lead at `lead`/`recycled` that qualifies to `mql`: its scores meet both
+    thresholds (and it is past any nurture cool-off), or it has a hot signal — the fast track,
+    whatever its scores (handoff decides whether it is handed off at once or held for review).
 
     The moves go through the lifecycle service (checked, recorded in the history) with the model
     as the named actor and the numbers as the reason, so the history says exactly why; in
-    chunks, so a publish that qualifies thousands of leads takes a few statements per chunk.
+    chunks, so a publish that qualifies thousands of leads takes a few statements per chunk. A
+    lead back from nurture says which return it is.
     """
-    meets = _meets_thresholds(model)
-    candidates = Lead.objects.filter(meets, stage__in=[Stage.LEAD, Stage.RECYCLED])
+    now = timezone.now()
+    eligible = promotable(model, now)
+    candidates = Lead.objects.filter(eligible, stage__in=[Stage.LEAD, Stage.RECYCLED])
     if lead_ids is not None:
         candidates = candidates.filter(pk__in=lead_ids)
     if id_range is not None:
         candidates = candidates.filter(pk__range=id_range)
-    rows = list(candidates.order_by("pk").values_list("pk", "fit_score", "engagement_score"))
+    rows = list(
+        candidates.order_by("pk").values_list("pk", "stage", "fit_score", "engagement_score", "hot_signal_at")
+    )
     promoted = 0
     for start in range(0, len(rows), PROMOTE_CHUNK):
-        moves = {
-            lead_id: (
-                f"Fit {fit} ≥ {model.mql_fit_threshold} and engagement {engagement} ≥ {model.mql_engagement_threshold}"
-            )
-            for lead_id, fit, engagement in rows[start : start + PROMOTE_CHUNK]
-        }
+        chunk = rows[start : start + PROMOTE_CHUNK]
+        moves = _promotion_reasons(model, chunk)
         with transaction.atomic():
             # Locked again and re-checked: a lead that moved meanwhile is left for the next rescore.
             promoted += len(
@@ -538,10 +601,56 @@ def scoring_promote_mqls(*, model: ScoringModel, lead_ids: list[int] | None = No
                     to=Stage.MQL,
                     actor=Actor.rule_named(model.rule_name),
                     from_stages=(Stage.LEAD, Stage.RECYCLED),
-                    where=meets,
+                    where=eligible,
                 )
             )
     return promoted
+
+
+def promotable(model: ScoringModel, now: datetime) -> models.Q:
+    """Leads the model makes MQLs: scores at both thresholds once any cool-off is over, or a hot
+    signal (counted, like engagement, only since the lead's last recycling)."""
+    cooled_off = models.Q(nurture_until__isnull=True) | models.Q(nurture_until__lte=now)
+    return (_meets_thresholds(model) & cooled_off) | models.Q(hot_signal_at__isnull=False)
+
+
+def _promotion_reasons(model: ScoringModel, rows: list[tuple[int, str, int, int, datetime | None]]) -> dict[int, str]:
+    """The history's reason for each promoted lead: the numbers, or the hot signal that fast-tracked
+    it; "back from nurture (return N)" first for a recycled lead. Two queries for the chunk."""
+    hot = {pk: hot_at for pk, _, _, _, hot_at in rows if hot_at is not None}
+    signal_names: dict[tuple[int, datetime], str] = {}
+    if hot:
+        signals = Activity.objects.filter(
+            lead_id__in=list(hot), occurred_at__in=set(hot.values()), type__in=model.hot_signal_types.all()
+        ).values_list("lead_id", "occurred_at", "type__name")
+        signal_names = {(lead_id, at): name for lead_id, at, name in signals}
+    recycled = [pk for pk, stage, _, _, _ in rows if stage == Stage.RECYCLED]
+    returns: dict[int, int] = {}
+    if recycled:
+        returns = dict(
+            StageTransition.objects.filter(lead_id__in=recycled, from_stage=Stage.RECYCLED, to_stage=Stage.MQL)
+            .values("lead_id")
+            .annotate(n=models.Count("id"))
+            .values_list("lead_id", "n")
+        )
+    reasons = {}
+    for pk, stage, fit, engagement, hot_at in rows:
+        meets = fit >= model.mql_fit_threshold and engagement >= model.mql_engagement_threshold
+        if hot_at is not None:
+            signal = f"{signal_names.get((pk, hot_at), 'hot signal')} on {timezone.localtime(hot_at):%d %b %Y %H:%M}"
+        if meets:
+            why = (
+                f"Fit {fit} ≥ {model.mql_fit_threshold} and engagement {engagement} ≥ "
+                f"{model.mql_engagement_threshold}"
+            )
+            if hot_at is not None:
+                why += f"; hot: {signal}"
+        else:
+            why = f"Fast track: {signal}"
+        if stage == Stage.RECYCLED:
+            why = f"Back from nurture (return {returns.get(pk, 0) + 1}): {why}"
+        reasons[pk] = why
+    return reasons
 
 
 def _meets_thresholds(model: ScoringModel) -> models.Q:
@@ -569,7 +678,12 @@ def scoring_rescore_leads(*, lead_ids: list[int], kind: str = ScoringRunKind.INC
         return None
     started = timezone.now()
     with transaction.atomic():
+        hot_before = _mql_hot_signals(lead_ids)
         count = scoring.rescore(scoring.ScoringSpec.load(model), scoring.LeadSet.of(lead_ids), as_of=started).scored
+        fresh = [pk for pk, hot_at in _mql_hot_signals(lead_ids).items() if hot_at and hot_at != hot_before.get(pk)]
+        if fresh:
+            for hook in _on_hot_mqls:
+                hook(fresh)
     promoted = scoring_promote_mqls(model=model, lead_ids=lead_ids)
     return ScoringRun.objects.create(
         kind=kind,
@@ -581,27 +695,63 @@ def scoring_rescore_leads(*, lead_ids: list[int], kind: str = ScoringRunKind.INC
     )
 
 
+def _mql_hot_signals(lead_ids: list[int]) -> dict[int, datetime | None]:
+    return dict(Lead.objects.filter(pk__in=lead_ids, stage=Stage.MQL).values_list("pk", "hot_signal_at"))
+
+
 RESCORE_DRAIN_KEY = "baton:rescore-drain-scheduled"
 RESCORE_DELAY_SECONDS = 2
 
 
-def rescore_request(*, lead_ids: list[int]) -> None:
+def rescore_request(*, lead_ids: list[int], urgent: bool = False) -> None:
     """Ask for these leads to be rescored shortly; bursts for one lead coalesce into one rescore.
 
     The request rows are written in the caller's transaction; after commit, one drain task is
-    scheduled a couple of seconds out unless one is already pending.
+    scheduled a couple of seconds out unless one is already pending. `urgent` (a hot signal just
+    arrived: speed-to-lead) rescores these leads at once instead, in a task of their own; the
+    request rows stay the safety net should that task be lost.
     """
     from django.core.cache import cache
 
     from leads import tasks
 
-    _rescore_requests_insert(sorted(set(lead_ids)))
+    ids = sorted(set(lead_ids))
+    _rescore_requests_insert(ids)
 
     def schedule() -> None:
-        if cache.add(RESCORE_DRAIN_KEY, "1", timeout=60):
+        if urgent:
+            tasks.rescore_leads_now.delay(lead_ids=ids)
+        elif cache.add(RESCORE_DRAIN_KEY, "1", timeout=60):
             tasks.drain_rescore_requests.apply_async(countdown=RESCORE_DELAY_SECONDS)
 
     transaction.on_commit(schedule)
+
+
+def is_hot_signal_type() -> models.Exists:
+    """An annotation for activity types: whether the active model takes it for a hot signal."""
+    through = ScoringModel.hot_signal_types.through
+    return models.Exists(
+        through.objects.filter(activitytype_id=models.OuterRef("pk"), scoringmodel__status=ScoringModelStatus.ACTIVE)
+    )
+
+
+def hot_signal_types() -> frozenset[str]:
+    """The activity types the active model treats as hot signals (demo request, contact sales…), one query."""
+    through = ScoringModel.hot_signal_types.through
+    return frozenset(
+        through.objects.filter(scoringmodel__status=ScoringModelStatus.ACTIVE).values_list(
+            "activitytype__code", flat=True
+        )
+    )
+
+
+@transaction.atomic
+def rescore_leads_now(*, lead_ids: list[int]) -> ScoringRun | None:
+    """Rescore (and promote) these leads now, taking their waiting rescore requests: together, in
+    one transaction, so a failure leaves the requests for the drain."""
+    RescoreRequest.objects.filter(lead_id__in=lead_ids).delete()
+    existing = list(Lead.objects.filter(pk__in=lead_ids).values_list("pk", flat=True))
+    return scoring_rescore_leads(lead_ids=existing)
 
 
 def _rescore_requests_insert(lead_ids: list[int]) -> None:
@@ -742,7 +892,9 @@ def scoring_preview_start(*, model_id: int, user: Any) -> Job:
 
 def job_run_scoring_preview(*, job_id: int, batch_size: int | None = None) -> Job:
     """How many leads qualify as MQL under the draft vs the active model, by channel, and which
-    leads change — computed on current data without writing any score."""
+    leads change; and how many hot leads each would fast-track or hold for review (the fast track,
+    leads.fast_track: a nurture cool-off holds too) — computed on current data without writing
+    any score."""
     from leads import scoring
 
     job = Job.objects.get(pk=job_id)
@@ -760,6 +912,10 @@ def job_run_scoring_preview(*, job_id: int, batch_size: int | None = None) -> Jo
         "draft_mql": 0,
         "gained_count": 0,
         "lost_count": 0,
+        "active_fast_track": 0,
+        "draft_fast_track": 0,
+        "active_held": 0,
+        "draft_held": 0,
     }
     try:
         for index, id_range in enumerate(ranges, start=1):

@@ -19,6 +19,18 @@ def drain_rescore_requests() -> int:
     return services.rescore_requests_drain()
 
 
+@shared_task(
+    name="leads.rescore_leads_now",
+    ignore_result=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def rescore_leads_now(*, lead_ids: list[int]) -> None:
+    """A hot signal arrived: rescore these leads at once (speed-to-lead), not after the coalescing delay."""
+    services.rescore_leads_now(lead_ids=lead_ids)
+
+
 @shared_task(name="leads.run_rescore_all", ignore_result=True, acks_late=True)
 def run_rescore_all(*, job_id: int) -> None:
     services.job_run_rescore_all(job_id=job_id)

@@ -27,10 +27,10 @@ from crm.display import DateTexts, url_maker
 from crm.fragments import render_rows
 from crm.list_filters import checkbox_options, has_value, url_without
 from crm.pagination import InvalidCursorError, KeysetPage, KeysetPaginator, count_capped
-from leads import selectors, services
+from leads import lifecycle, selectors, services
 from leads.filters import DEFAULT_SORT, LEAD_SORTS, LeadFilter, lead_sort_ordering
-from leads.forms import LeadCreateForm, LeadEditForm, StageChangeForm, add_service_errors
-from leads.lifecycle import FUNNEL, Actor, Stage, TransitionRefused, passed_stages
+from leads.forms import OWN_FLOW, LeadCreateForm, LeadEditForm, StageChangeForm, add_service_errors
+from leads.lifecycle import FUNNEL, Actor, Stage, TransitionRefused, TransitionRequest, passed_stages
 from leads.models import Channel, Lead, Segment, StageTransition, full_name, segment_label
 from leads.templatetags.leads_tags import stage_badge_html, timeline_entries
 from leads.templatetags.scoring_tags import explanation_from, explanation_of, score_parts
@@ -193,7 +193,18 @@ class LeadDetailView(PermissionRequiredMixin, View):
 
 
 class LeadTransitionView(PermissionRequiredMixin, View):
-    """POST only: move the lead through `leads.services.lead_transition`."""
+    """POST only: move the lead through `leads.services.lead_transition`.
+
+    A move the page does not make (not one of MANUAL_TARGETS: `sql`, or `customer` from MQL in a
+    crafted POST) is answered by the lifecycle, not by "Select a valid choice": `_refusal_of`
+    runs `leads.lifecycle.check` (the graph, the reason rule and every registered guard, such as
+    handoff's BANT rule) without writing anything, and the form shows the rule's own message on
+    the field it names. Should the lifecycle allow such a move (a lead at SAL with a qualifying
+    call), the page still does not make it: SQL is reached by logging the qualifying call, which
+    converts the lead *and* opens its opportunity, and the opportunity and customer stages by
+    moving the opportunity on; a stage change here would write the stage without the rest, so
+    a manager is told where the move is made instead (`OWN_FLOW`).
+    """
 
     permission_required = "leads.change_lead"
     http_method_names = ["post"]
@@ -201,24 +212,36 @@ class LeadTransitionView(PermissionRequiredMixin, View):
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         lead = _lead_or_404(request, pk)
         form = StageChangeForm(request.POST, lead=lead)
-        if form.is_valid():
+        if not form.is_valid():
+            form.mark_errors()
+            messages.error(request, "The stage was not changed: check the form below.")
+        else:
+            to, reason, actor = form.cleaned_data["to"], form.cleaned_data["reason"], Actor(user=request.user)
             try:
-                lead = services.lead_transition(
-                    lead_id=lead.pk,
-                    to=form.cleaned_data["to"],
-                    actor=Actor(user=request.user),
-                    reason=form.cleaned_data["reason"],
-                )
+                if not form.is_manual(to):
+                    raise _refusal_of(lead, to=Stage(to), actor=actor, reason=reason)
+                lead = services.lead_transition(lead_id=lead.pk, to=to, actor=actor, reason=reason)
             except TransitionRefused as refused:
                 messages.error(request, f"The stage was not changed. {refused.message}")
-                form.mark_invalid(refused.field)
+                form.refuse(refused)
             else:
                 messages.success(request, f"{lead} moved to {Stage(lead.stage).label}.")
                 return redirect(lead)
-        else:
-            messages.error(request, "The stage was not changed: check the form below.")
         # Show the page again with what was typed, so a refused reason is not lost.
         return render(request, "leads/lead_detail.html", lead_page_context(request, lead, stage_form=form))
+
+
+def _refusal_of(lead: Lead, *, to: Stage, actor: Actor, reason: str) -> TransitionRefused:
+    """Why the lead page does not move `lead` to `to`: the lifecycle's refusal if it has one
+    (`check` runs the guards and writes nothing), else where that move is made (`OWN_FLOW`)."""
+    request = TransitionRequest(
+        lead=lead, from_stage=Stage(lead.stage), to_stage=to, actor=actor, reason=reason, context={}
+    )
+    try:
+        lifecycle.check(request)
+    except TransitionRefused as refused:
+        return refused
+    return TransitionRefused(OWN_FLOW.get(to, f"A lead is not moved to {to.label} from its page."), code="own_flow")
 
 
 class LeadMergeView(PermissionRequiredMixin, View):
@@ -311,6 +334,7 @@ def lead_page_context(request: HttpRequest, lead: Lead, *, stage_form: StageChan
     can_change = request.user.has_perm("leads.change_lead")
     if can_change and stage_form is None:
         stage_form = StageChangeForm(lead=lead)
+    sql_hint = can_change and stage_form is not None and bool(stage_form.sql_hint_id)
     timeline = selectors.lead_timeline(lead=lead, limit=TIMELINE_LIMIT)
     return {
         "lead": lead,
@@ -325,7 +349,19 @@ def lead_page_context(request: HttpRequest, lead: Lead, *, stage_form: StageChan
         "funnel": _funnel_steps(lead, history),
         "side_stage": lead.stage if lead.stage not in FUNNEL else "",
         "stage_form": stage_form if can_change else None,
+        "can_log_call": sql_hint and _may_log_call(request.user, lead),
     }
+
+
+def _may_log_call(user: Any, lead: Lead) -> bool:
+    """Whether `user` may open this lead's discovery-call form, on handoff's work page.
+
+    Handoff's rule (`can_act_on`), asked by permission name so that `leads` imports nothing from
+    `handoff`: a manager acts on any lead; a rep on the lead assigned to them, whom the hand-off
+    makes its owner. Cached permissions and a loaded column: no query."""
+    if user.has_perm("handoff.act_on_any_lead"):
+        return True
+    return user.has_perm("handoff.work_leads") and lead.owner_id is not None and lead.owner_id == user.pk
 
 
 def _funnel_steps(lead: Lead, history: list[StageTransition]) -> list[FunnelStep]:

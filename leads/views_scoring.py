@@ -68,13 +68,19 @@ class ModelRules:
     def hot_codes(self) -> list[str]:
         return [t.code for t in self.hot_types]
 
+    @property
+    def negative_fit_rules(self) -> list[FitRule]:
+        """The fit rules that keep a hot lead off the fast track (leads.fast_track.junk_parts),
+        most negative first."""
+        return sorted((r for r in self.fit_rules if r.points < 0), key=lambda r: (r.points, r.position, r.pk))
+
     def fingerprint(self) -> str:
         """A digest of everything that decides the scores, to tell whether a preview still holds."""
         model = self.model
         content = {
             "thresholds": [model.mql_fit_threshold, model.mql_engagement_threshold],
             "decay": model.decay_half_life_days,
-            "hot": [model.hot_signal_window_days, sorted(self.hot_codes)],
+            "hot": [model.hot_signal_window_days, sorted(self.hot_codes), model.fast_track_min_fit],
             "fit": sorted(
                 [r.attribute, r.operator, sorted(map(str, r.values or [])), r.points, r.label] for r in self.fit_rules
             ),
@@ -224,6 +230,11 @@ class ChannelRow:
     leads: int
     active: int
     draft: int
+    # Hot leads fast-tracked and held for review, under the active model and the draft.
+    fast_active: int = 0
+    fast_draft: int = 0
+    held_active: int = 0
+    held_draft: int = 0
 
     @property
     def difference(self) -> int:
@@ -246,8 +257,15 @@ def preview_view(job: Job, fingerprint: str) -> dict[str, Any]:
         return view
     result = job.result or {}
     labels = dict(Channel.choices)
+    fast = result.get("fast_track_by_channel") or {}
     channels = [
-        ChannelRow(labels.get(code, code or "Unknown"), c.get("leads", 0), c.get("active", 0), c.get("draft", 0))
+        ChannelRow(
+            labels.get(code, code or "Unknown"),
+            c.get("leads", 0),
+            c.get("active", 0),
+            c.get("draft", 0),
+            *(fast.get(code, {}).get(key, 0) for key in ("active", "draft", "active_held", "draft_held")),
+        )
         for code, c in (result.get("by_channel") or {}).items()
     ]
     channels.sort(key=lambda row: (-max(row.active, row.draft), row.label))
@@ -257,6 +275,10 @@ def preview_view(job: Job, fingerprint: str) -> dict[str, Any]:
     view.update(
         result=result,
         difference=result.get("draft_mql", 0) - result.get("active_mql", 0),
+        # Previews run before the fast track was counted have no such numbers.
+        counts_fast_track="active_fast_track" in result,
+        fast_track_difference=result.get("draft_fast_track", 0) - result.get("active_fast_track", 0),
+        held_difference=result.get("draft_held", 0) - result.get("active_held", 0),
         channels=channels,
         gained=[_changed(item, leads) for item in samples["gained"]],
         lost=[_changed(item, leads) for item in samples["lost"]],

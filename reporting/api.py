@@ -27,7 +27,7 @@ from crm.api import AuthenticateHeaderMixin
 from reporting import selectors_extra as reports
 from reporting.forms import DEFAULT_PERIOD, PERIODS, QUERY_NAMES, ReportFilterForm, ReportParams
 from reporting.funnel import BREAKDOWNS, Mode
-from reporting.selectors import FEEDBACK_BY
+from reporting.selectors import FEEDBACK_BY, Distribution
 
 # --- Output shapes ---------------------------------------------------------------------------------
 
@@ -146,12 +146,31 @@ class SlaReportSerializer(serializers.Serializer):
     weekly = SlaWeekSerializer(many=True)
 
 
+class ReviewTimesSerializer(serializers.Serializer):
+    """The marketing review commitment of the stays in the MQL queue that ended in the month or period."""
+
+    reviewed = serializers.IntegerField(help_text="Stays a marketer ended: handed off, sent to nurture, disqualified.")
+    business_minutes = DistributionSerializer(
+        help_text="Review time of those, in business minutes on their review policy's calendar."
+    )
+    wall_minutes = DistributionSerializer(help_text="The same review time on the wall clock.")
+    automatic = serializers.IntegerField(help_text="Handed off automatically: no review, not timed.")
+    automatic_late = serializers.IntegerField(help_text="Of those, handed off after the review was due.")
+    left = serializers.IntegerField(help_text="Left the queue some other way: not timed.")
+    judged = serializers.IntegerField(
+        help_text="Judged against the target: reviewed with a due time, or ended past the due time however it ended."
+    )
+    within_target = serializers.IntegerField(help_text="Reviewed by the due time.")
+    within_target_share = serializers.FloatField(**{**_RATE, "help_text": "within_target / judged."})
+
+
 class MonthVolumeSerializer(serializers.Serializer):
     month = serializers.DateField(help_text="The month's first day.")
     delivered = serializers.IntegerField(help_text="Leads whose first MQL entry is in the month.")
     target = serializers.IntegerField(allow_null=True)
     attainment = serializers.FloatField(**_RATE)
     leads_url = serializers.CharField()
+    review = ReviewTimesSerializer(help_text="Stays in the queue that ended in the month.")
 
 
 class MarketingReportSerializer(serializers.Serializer):
@@ -160,7 +179,16 @@ class MarketingReportSerializer(serializers.Serializer):
     delivered = serializers.IntegerField()
     target = serializers.IntegerField(allow_null=True, help_text="The months' targets added up.")
     attainment = serializers.FloatField(**_RATE, source="data.attainment")
-    queue_review_hours = DistributionSerializer(source="review")
+    review = ReviewTimesSerializer(source="data.review", help_text="Stays in the queue that ended in the period.")
+    review_target_minutes = serializers.IntegerField(
+        source="data.review_target_minutes", allow_null=True, help_text="The active review policy's target."
+    )
+    review_overdue_now = serializers.IntegerField(
+        source="data.review_overdue_now", help_text="MQLs waiting past their review due time now, whatever the period."
+    )
+    queue_review_hours = DistributionSerializer(
+        help_text="Kept for existing clients: `review.wall_minutes` in hours (reviews by a marketer only)."
+    )
 
 
 class FeedbackLineSerializer(serializers.Serializer):
@@ -331,8 +359,11 @@ class SlaReportAPIView(ReportAPIView):
 @_report_schema(
     "marketing",
     MarketingReportSerializer,
-    "MQLs delivered per month against the month's target, and how long MQLs waited in the queue "
-    "for a marketer's review. The period is widened to whole months.",
+    "MQLs delivered per month against the month's target, and the marketing review commitment of "
+    "the stays in the MQL queue that ended each month and in the period: review time p50/p90 in "
+    "business and wall-clock minutes, automatic hand-offs counted apart (not timed), the share "
+    "reviewed within the review policy's target, and how many wait past their due time now. The "
+    "period is widened to whole months.",
 )
 class MarketingReportAPIView(ReportAPIView):
     report_name = "marketing"
@@ -343,8 +374,10 @@ class MarketingReportAPIView(ReportAPIView):
 
     def report(self, params: ReportParams) -> dict[str, Any]:
         data = reports.marketing_report(start=params.start, end=params.end)
+        wall = data.review.wall_minutes
+        hours = Distribution(wall.count, *(None if m is None else m / 60 for m in (wall.p50, wall.p90)))
         return {"period": params, "months": data.months, "delivered": data.delivered, "target": data.target,
-                "data": data, "review": data.review}  # fmt: skip
+                "data": data, "queue_review_hours": hours}  # fmt: skip
 
 
 @_report_schema(

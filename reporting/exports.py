@@ -17,6 +17,7 @@ from typing import Any
 
 from django.http import HttpResponse
 
+from reporting.selectors import ReviewTimes
 from reporting.selectors_extra import (
     FeedbackReport,
     FunnelReport,
@@ -216,13 +217,33 @@ def marketing_tables(report: MarketingReport) -> list[Table]:
         [Column("Month", "date"), Column("MQLs delivered"), Column("Target"), Column("Attainment (%)", "rate")],
         [[m.month, m.delivered, m.target, m.attainment] for m in report.months],
     )
-    r = report.review
+
+    def line(month: Any, r: ReviewTimes, overdue_now: int | None) -> list[Any]:
+        b, w = r.business_minutes, r.wall_minutes
+        return [month, r.reviewed, b.p50, b.p90, w.p50, w.p90, r.automatic, r.automatic_late, r.left, r.judged,
+                r.within_target, r.within_target_share, overdue_now]  # fmt: skip
+
     review = Table(
         "review",
-        "MQL queue review time",
-        [Column("MQLs reviewed"), Column("Median (hours)", "number"), Column("p90 (hours)", "number")],
-        [[r.count, r.p50, r.p90]],
-    )
+        "MQL queue review commitment",
+        [
+            Column("Month", "date"),
+            Column("Reviewed by a marketer"),
+            Column("Median review, business time (minutes)", "number"),
+            Column("p90 review, business time (minutes)", "number"),
+            Column("Median review, wall clock (minutes)", "number"),
+            Column("p90 review, wall clock (minutes)", "number"),
+            Column("Handed off automatically"),
+            Column("Automatically, after due"),
+            Column("Left the queue otherwise"),
+            Column("Judged against target"),
+            Column("Reviewed within target"),
+            Column("Within target (%)", "rate"),
+            Column("Waiting past due now"),
+        ],
+        [*(line(m.month, m.review, None) for m in report.months), line("Whole period", report.review,
+                                                                       report.review_overdue_now)],
+    )  # fmt: skip
     return [volume, review]
 
 

@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 from django.urls import reverse
 from django.utils import timezone
 
+from handoff.models import ReviewPolicy
 from leads.lifecycle import FUNNEL, Stage
 from leads.models import Channel, Segment
 from reporting import funnel_facts, selectors, services
@@ -369,6 +370,7 @@ class MonthVolume:
     target: int | None
     attainment: float | None
     lead_filters: dict[str, str] = field(default_factory=dict)
+    review: selectors.ReviewTimes = field(default_factory=selectors.ReviewTimes.empty)  # stays ended in the month
 
     @property
     def leads_url(self) -> str | None:
@@ -378,7 +380,13 @@ class MonthVolume:
 @dataclass
 class MarketingReport:
     months: list[MonthVolume]
-    review: selectors.Distribution
+    review: selectors.ReviewTimes  # the whole period's review commitment
+    review_overdue_now: int = 0
+    review_policy: ReviewPolicy | None = None  # the active one
+
+    @property
+    def review_target_minutes(self) -> int | None:
+        return self.review_policy.review_minutes if self.review_policy is not None else None
 
     @property
     def delivered(self) -> int:
@@ -407,17 +415,25 @@ def _midnight(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, datetime.min.time()))
 
 
-def marketing_report(*, start: datetime, end: datetime) -> MarketingReport:
-    """MQLs delivered per month against the month's target, and the queue review time.
+def marketing_report(*, start: datetime, end: datetime, now: datetime | None = None) -> MarketingReport:
+    """MQLs delivered per month against the month's target, and the marketing review commitment
+    (review time, share reviewed within target) of the stays in the queue that ended each month.
+    A month with reviews but neither MQLs nor a target gets a row too, so no review is left out.
 
     The caller passes whole months: a month cut short would be compared with a whole month's target.
     """
+    volume = {row["month"]: row for row in selectors.mql_volume_by_month(start=start, end=end)}
+    commitment = selectors.review_commitment(start=start, end=end, now=now)
     months = []
-    for row in selectors.mql_volume_by_month(start=start, end=end):
-        month = row["month"]
+    for month in sorted(set(volume) | set(commitment.months)):
+        row = volume.get(month) or {"delivered": 0, "target": None, "attainment": None}
         filters = {"mql_after": _iso(_midnight(month)), "mql_before": _iso(_midnight(_month_after(month)))}
-        months.append(MonthVolume(month, row["delivered"], row["target"], row["attainment"], filters))
-    return MarketingReport(months=months, review=selectors.queue_review_time(start=start, end=end))
+        review = commitment.months.get(month) or selectors.ReviewTimes.empty()
+        months.append(MonthVolume(month, row["delivered"], row["target"], row["attainment"], filters, review))
+    return MarketingReport(
+        months=months, review=commitment.total, review_overdue_now=commitment.overdue_now,
+        review_policy=commitment.policy,
+    )  # fmt: skip
 
 
 # --- Feedback ------------------------------------------------------------------------------------

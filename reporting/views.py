@@ -294,7 +294,28 @@ class MarketingView(ReportView):
             "links": [m.leads_url for m in data.months],
             "valueTitle": "MQLs",
         }  # fmt: skip
-        return {"volume": volume}
+        target = data.review_target_minutes
+        review = {
+            "type": "bar",
+            "labels": volume["labels"],
+            "datasets": [
+                {"label": "Median review time", "data": [_hours(m.review.business_minutes.p50) for m in data.months],
+                 "color": PALETTE[0]},
+                {"label": "90th percentile", "data": [_hours(m.review.business_minutes.p90) for m in data.months],
+                 "color": PALETTE[1]},
+                *([{"label": "Target", "data": [_hours(target)] * len(data.months), "color": TONES["danger"],
+                    "type": "line", "dashed": True}] if target else []),
+                {"label": "Reviewed within target (%)", "data": [_pct(m.review.within_target_share)
+                 for m in data.months], "color": TONES["success"], "type": "line", "axis": "y1"},
+            ],
+            "valueTitle": "Business hours",
+            "y1Percent": True,
+        }  # fmt: skip
+        return {"volume": volume, "review": review}
+
+
+def _hours(minutes: float | None) -> float | None:
+    return round(minutes / 60, 2) if minutes is not None else None
 
 
 # --- Feedback -------------------------------------------------------------------------------------

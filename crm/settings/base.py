@@ -124,6 +124,9 @@ TEMPLATES = [
 DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'baton.sqlite3'}"
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Django's SQLite engine with a flush the stage-history DELETE trigger lets through
+    # (SQLite's TRUNCATE); see crm/db/sqlite3/base.py.
+    DATABASES["default"]["ENGINE"] = "crm.db.sqlite3"
     # WAL lets the web server read while the worker writes; IMMEDIATE transactions take the
     # write lock up front, so two writers queue instead of failing with "database is locked".
     DATABASES["default"]["OPTIONS"] = {
@@ -323,6 +326,10 @@ CELERY_BEAT_SCHEDULE["nightly-score-decay"] = {
 SCORING_RESCORE_THREADS = int(os.environ["BATON_RESCORE_THREADS"]) if os.environ.get("BATON_RESCORE_THREADS") else None
 # Every minute: SLA warnings, breaches and escalations (each exactly once per clock).
 CELERY_BEAT_SCHEDULE["sla-sweep"] = {"task": "handoff.sla_sweep", "schedule": 60.0}
+# Every minute: automatic hand-offs whose wake-up the broker lost, and retries of those nobody could
+# take (normally drained right after the MQL commits); and MQLs waiting too long for review.
+CELERY_BEAT_SCHEDULE["drain-handoff-requests"] = {"task": "handoff.drain_handoff_requests", "schedule": 60.0}
+CELERY_BEAT_SCHEDULE["review-sweep"] = {"task": "handoff.review_sweep", "schedule": 60.0}
 # Every minute: apply queued changes to the funnel report's pre-aggregation (reporting.funnel_facts).
 CELERY_BEAT_SCHEDULE["refresh-funnel-facts"] = {"task": "reporting.refresh_funnel_facts", "schedule": 60.0}
 

@@ -22,7 +22,7 @@ import django_filters
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from handoff.models import (
     Assignment,
@@ -114,8 +114,8 @@ def _clock_status(status: str, now: datetime) -> Q:
     """The clocks whose status (`SlaClock.status_at(now)`) is `status`, as a condition."""
     running = Q(first_touch_at__isnull=True, stopped_at__isnull=True)
     return {
-        SlaStatus.MET: Q(first_touch_at__isnull=False, first_touch_at__lte=F("due_at")),
-        SlaStatus.MET_LATE: Q(first_touch_at__isnull=False, first_touch_at__gt=F("due_at")),
+        SlaStatus.MET: Q(first_touch_at__isnull=False) & SlaClock.met_in_time_q(),
+        SlaStatus.MET_LATE: Q(first_touch_at__isnull=False) & ~SlaClock.met_in_time_q(),
         SlaStatus.STOPPED: Q(first_touch_at__isnull=True, stopped_at__isnull=False),
         SlaStatus.BREACHED: running & Q(due_at__lte=now),
         SlaStatus.AT_RISK: running & Q(warn_at__lte=now, due_at__gt=now),

@@ -18,15 +18,25 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Count, DurationField, Exists, ExpressionWrapper, F, Min, OuterRef, QuerySet
+from django.db.models import Count, DurationField, Exists, ExpressionWrapper, F, Min, OuterRef, QuerySet, Subquery
 from django.db.models.fields.json import KT
 from django.utils import timezone
 
 from crm.pagination import KeysetPaginator
 from handoff.forms_queue import QUEUE_SORTS, QueueFilter, queue_sort_ordering
-from handoff.models import Assignment, Notification, QueueReview, ReasonUse, RejectionReason, Team
+from handoff.models import (
+    Assignment,
+    HandoffRequest,
+    Notification,
+    QueueReview,
+    ReasonUse,
+    Rejection,
+    RejectionReason,
+    ReviewClock,
+    Team,
+)
 from leads.lifecycle import Stage
-from leads.models import Activity, Lead
+from leads.models import Activity, Lead, StageTransition
 
 # --- The queue --------------------------------------------------------------------------------
 
@@ -49,7 +59,32 @@ def queue_list(*, user: AbstractBaseUser, params: Mapping[str, Any]) -> tuple[Qu
     filterset = QueueFilter(data=params, queryset=queryset)
     if not filterset.is_valid():
         raise ValidationError(filterset.form.errors.as_data())
-    return filterset.qs.select_related("company", "campaign").only(*QUEUE_ROW_FIELDS), filterset
+    rows = filterset.qs.select_related("company", "campaign").only(*QUEUE_ROW_FIELDS)
+    return rows.annotate(**QUEUE_ROW_ANNOTATIONS), filterset
+
+
+# What a row says beyond the lead's own columns, each a lookup by the lead's id in an index, made
+# for the page's rows only: its review due time (the open review clock), why its automatic
+# hand-off failed (a waiting hand-off request), and, for a lead back from nurture, how often it
+# came back and the reason it was last rejected for.
+QUEUE_ROW_ANNOTATIONS: dict[str, Any] = {
+    "review_due_at": Subquery(
+        ReviewClock.objects.filter(lead=OuterRef("pk"), ended_at__isnull=True).values("due_at")[:1]
+    ),
+    "handoff_error": Subquery(
+        HandoffRequest.objects.filter(lead=OuterRef("pk")).exclude(last_error="").values("last_error")[:1]
+    ),
+    "nurture_returns": Subquery(
+        StageTransition.objects.filter(lead=OuterRef("pk"), from_stage=Stage.RECYCLED, to_stage=Stage.MQL)
+        .order_by()
+        .values("lead")
+        .annotate(n=Count("id"))
+        .values("n")[:1]
+    ),
+    "last_rejection": Subquery(
+        Rejection.objects.filter(lead=OuterRef("pk")).order_by("-at", "-id").values("reason__label")[:1]
+    ),
+}
 
 
 # What a row of the queue shows (handoff.views.queue._rows), and every key it is sorted by; the
@@ -66,8 +101,11 @@ QUEUE_ROW_FIELDS = (
     "score_explanation",
     "hot_signal_at",
     "stage_changed_at",
+    "nurture_until",
+    "engagement_since",
     "company__name",
     "company__size",
+    "company__country",
     "campaign__name",
 )
 
@@ -136,6 +174,7 @@ class QueueSummary:
     waiting_capped: bool
     oldest_mql_at: datetime | None
     review_time: ReviewTime
+    overdue: int = 0  # waiting past the review policy's due time (up to QUEUE_COUNT_CAP)
 
 
 def queue_review_time(*, days: int = 7, now: datetime | None = None) -> ReviewTime:
@@ -182,12 +221,16 @@ def queue_summary(*, now: datetime | None = None) -> QueueSummary:
     """The header: how many wait (up to QUEUE_COUNT_CAP), since when the oldest waits, and the
     review time. The count and the oldest come from one read along the queue's index, oldest
     first, which stops at the cap: its first row is the oldest."""
+    now = now or timezone.now()
     oldest_first = mql_queue().order_by("mql_at", "id")[: QUEUE_COUNT_CAP + 1]
     head = oldest_first.aggregate(waiting=Count("pk"), oldest=Min("mql_at"))
     waiting = head["waiting"]
+    # Without a review policy no clock has a due time, so this counts nothing.
+    overdue = ReviewClock.objects.filter(ended_at__isnull=True, due_at__lte=now).order_by().values("pk")
     return QueueSummary(
-        min(waiting, QUEUE_COUNT_CAP), waiting > QUEUE_COUNT_CAP, head["oldest"], queue_review_time(now=now)
-    )
+        min(waiting, QUEUE_COUNT_CAP), waiting > QUEUE_COUNT_CAP, head["oldest"], queue_review_time(now=now),
+        overdue=overdue[:QUEUE_COUNT_CAP].count(),
+    )  # fmt: skip
 
 
 # --- What the actions offer ------------------------------------------------------------------

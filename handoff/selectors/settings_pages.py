@@ -18,7 +18,6 @@ from django.db.models import (
     Case,
     CharField,
     Count,
-    F,
     IntegerField,
     OuterRef,
     Q,
@@ -38,12 +37,15 @@ from handoff.models import (
     TIMEFRAME_MONTHS,
     Assignment,
     AuthorityRole,
+    BreachAction,
     BudgetStatus,
     BusinessCalendar,
     ClosedDay,
     QualificationPolicy,
     ReasonUse,
     RejectionReason,
+    ReviewClock,
+    ReviewPolicy,
     RoutingRule,
     SlaClock,
     SlaPolicy,
@@ -221,6 +223,10 @@ class RoutingPreview:
     policy: SlaPolicy | None
     next_rep: str = ""
     problems: list[str] = field(default_factory=list)
+    # Whether it would be handed off by itself (handoff.automation.lead_handoff_preview) and why.
+    automatic: bool = False
+    handoff: str = ""  # "Hands off by itself — routing rule “X”" / "Waits for marketing review"
+    handoff_detail: str = ""
 
 
 def routing_lead_lookup(query: str) -> Lead | None:
@@ -266,6 +272,7 @@ def routing_preview(lead: Lead, *, now: datetime | None = None) -> RoutingPrevie
     rule = services.routing_rule_for(lead)
     team = rule.team if rule else routing_fallback_team()
     preview = RoutingPreview(lead=lead, facts=facts, checks=checks, rule=rule, team=team, policy=None)
+    _describe_handoff(preview, now)
     if team is None:
         preview.problems.append("There is no team yet: hand-offs fail until a manager creates one.")
         return preview
@@ -278,6 +285,40 @@ def routing_preview(lead: Lead, *, now: datetime | None = None) -> RoutingPrevie
     except ValidationError as exc:
         preview.problems.extend(exc.messages)
     return preview
+
+
+def _describe_handoff(preview: RoutingPreview, now: datetime) -> None:
+    """By itself or after review, in the words of `handoff.automation` (the drain decides the same way)."""
+    from handoff import automation
+
+    decision = automation.lead_handoff_preview(preview.lead, now=now)
+    rule, track = decision.rule, decision.fast_track
+    preview.automatic = decision.why is not None
+    if decision.why is not None:
+        preview.handoff = f"Hands off by itself — {decision.why}"
+        preview.handoff_detail = (
+            "A hot signal from a lead whose fit is not junk goes to sales the moment it arrives, whatever the "
+            "rule's mode."
+            if track.fast_tracked
+            else f"“{rule.name}” hands its leads off automatically, the moment they become MQLs."
+            if rule is not None
+            else ""
+        )
+        return
+    preview.handoff = "Waits for marketing review in the MQL queue"
+    if track.held:
+        automatic = f" (even though “{rule.name}” is automatic)" if rule is not None and rule.is_automatic else ""
+        preview.handoff_detail = f"Hot, but held for review{automatic}: {track.hold_text}."
+    elif rule is not None:
+        preview.handoff_detail = f"“{rule.name}” waits for a marketer to hand its leads off."
+    else:
+        preview.handoff_detail = "No rule matches: leads no rule takes wait for a marketer."
+    policy = automation.review_policy()
+    preview.handoff_detail += (
+        f" Review target: {format_minutes(policy.review_minutes)} of business time ({policy.name})."
+        if policy is not None
+        else " There is no review target: it may wait as long as nobody reviews it."
+    )
 
 
 # --- Teams -------------------------------------------------------------------------------------
@@ -358,6 +399,21 @@ class PolicyRow:
     special: str
     running: int
 
+    @property
+    def escalation(self) -> str:
+        return reassignment_words(self.policy)
+
+
+def reassignment_words(policy: SlaPolicy) -> str:
+    """How far breaches reassign before the manager decides ("" when the policy does not reassign)."""
+    if policy.breach_action == BreachAction.NOTIFY:
+        return ""
+    times = policy.max_reassignments
+    if times == 0:
+        return "Never reassigned: the first breach escalates to the manager"
+    count = "once" if times == 1 else f"{times} times"
+    return f"Reassign on breach at most {count}, then escalate to the manager"
+
 
 def sla_policies() -> list[PolicyRow]:
     from handoff.services_settings import SPECIAL_POLICY_NAMES
@@ -379,6 +435,30 @@ def sla_policies() -> list[PolicyRow]:
         PolicyRow(p, format_minutes(p.first_touch_minutes), used[p.pk], SPECIAL_POLICY_NAMES.get(p.name, ""), p.running)
         for p in policies
     ]
+
+
+@dataclass(frozen=True)
+class ReviewOverview:
+    """The marketing-side commitment on the SLA page: the active review policy (None: no target),
+    and the MQLs in the queue now under a due time, and how many of them are past it."""
+
+    policy: ReviewPolicy | None
+    waiting: int
+    overdue: int
+
+    @property
+    def target(self) -> str:
+        return format_minutes(self.policy.review_minutes) if self.policy else ""
+
+
+def review_overview(*, now: datetime | None = None) -> ReviewOverview:
+    """Two queries: the active policy with its calendar, and the open review clocks counted."""
+    now = now or timezone.now()
+    policy = ReviewPolicy.objects.filter(is_active=True).select_related("calendar").first()
+    counts = ReviewClock.objects.filter(ended_at__isnull=True, due_at__isnull=False).aggregate(
+        waiting=Count("pk"), overdue=Count("pk", filter=Q(due_at__lt=now))
+    )
+    return ReviewOverview(policy, counts["waiting"], counts["overdue"])
 
 
 def hours_summary(hours: dict[str, Any]) -> str:
@@ -413,7 +493,7 @@ def calendars(*, today: date | None = None) -> list[CalendarRow]:
     today = today or timezone.localdate()
     rows = (
         BusinessCalendar.objects.annotate(upcoming=Count("closed_days", filter=Q(closed_days__date__gte=today)))
-        .prefetch_related("policies")
+        .prefetch_related("policies", "review_policies")
         .order_by("name")
     )
     return [
@@ -421,7 +501,10 @@ def calendars(*, today: date | None = None) -> list[CalendarRow]:
             calendar,
             hours_summary(calendar.hours),
             holiday_label(calendar),
-            [p.name for p in calendar.policies.all()],
+            [
+                *(p.name for p in calendar.policies.all()),
+                *(p.name for p in calendar.review_policies.all() if p.is_active),
+            ],
             calendar.upcoming,
         )
         for calendar in rows
@@ -604,7 +687,7 @@ def _status_conditions(now: datetime) -> list[tuple[str, Q]]:
     touched = Q(first_touch_at__isnull=False)
     running = Q(first_touch_at__isnull=True, stopped_at__isnull=True)
     return [
-        (SlaStatus.MET, touched & Q(first_touch_at__lte=F("due_at"))),
+        (SlaStatus.MET, touched & SlaClock.met_in_time_q()),
         (SlaStatus.MET_LATE, touched),
         (SlaStatus.STOPPED, Q(first_touch_at__isnull=True, stopped_at__isnull=False)),
         (SlaStatus.BREACHED, running & Q(due_at__lte=now)),
@@ -634,6 +717,18 @@ class BoardFilters:
     team_id: int | None = None
     rep_id: int | None = None
     status: str = ""
+    escalated: bool = False  # only leads escalated to the manager, waiting for a decision
+
+
+# An escalated lead waits for the manager: still open, still untouched, reassignment stopped.
+ESCALATED_WAITING = Q(
+    escalated_at__isnull=False, first_touch_at__isnull=True, stopped_at__isnull=True, assignment__is_open=True
+)
+
+
+def escalations_waiting() -> int:
+    """How many escalated leads wait for a manager's decision."""
+    return SlaClock.objects.filter(ESCALATED_WAITING).count()
 
 
 def sla_board_clocks(filters: BoardFilters, *, now: datetime) -> QuerySet[SlaClock]:
@@ -650,20 +745,25 @@ def sla_board_clocks(filters: BoardFilters, *, now: datetime) -> QuerySet[SlaClo
         clocks = clocks.filter(assignment__rep_id=filters.rep_id)
     if filters.status:
         clocks = clocks.filter(board_status=filters.status)
+    if filters.escalated:
+        clocks = clocks.filter(ESCALATED_WAITING)
     return clocks.order_by("board_rank", "due_at", "id")
 
 
 def sla_board_counts(filters: BoardFilters, *, now: datetime) -> dict[str, int]:
-    """Open assignments per clock status (team and rep filters apply, the status filter does not): one query."""
+    """Open assignments per clock status (team and rep filters apply, the status filter does not),
+    and under "escalated" those escalated to the manager and waiting for a decision: one query."""
     counts = dict.fromkeys(BOARD_ORDER, 0)
+    counts["escalated"] = 0
     rows = (
         sla_board_clocks(BoardFilters(filters.team_id, filters.rep_id), now=now)
         .order_by()
         .values_list("board_status")
-        .annotate(n=Count("pk"))
+        .annotate(n=Count("pk"), escalated=Count("pk", filter=ESCALATED_WAITING))
     )
-    for status, n in rows:
+    for status, n, escalated in rows:
         counts[SlaStatus(status)] = n
+        counts["escalated"] += escalated
     return counts
 
 
@@ -728,10 +828,25 @@ class BoardRow:
         return self.status in (SlaStatus.ON_TRACK, SlaStatus.AT_RISK, SlaStatus.BREACHED)
 
     @property
+    def needs_decision(self) -> bool:
+        """Escalated to the manager after the reassignments its policy allows: no more automatic moves."""
+        return self.clock.escalated_at is not None and self.is_running
+
+    @property
     def due_words(self) -> str:
-        if self.status in (SlaStatus.MET, SlaStatus.MET_LATE):
-            late = self.clock.first_touch_at - self.clock.due_at
-            return f"touched {duration_words(late)} late" if late.total_seconds() > 0 else "touched in time"
+        if self.status == SlaStatus.MET:
+            return "touched in time"
+        if self.status == SlaStatus.MET_LATE:
+            clock = self.clock
+            late = clock.first_touch_at - clock.due_at
+            if late.total_seconds() > 0:
+                words = f"touched {duration_words(late)} late"
+            else:  # a touch back-dated into the window, logged after the due time
+                logged = (clock.touch_recorded_at or clock.first_touch_at) - clock.due_at
+                words = f"touch logged {duration_words(logged)} late"
+            if clock.breached_at is not None:
+                words += f" · breached {timezone.localtime(clock.breached_at):%a %d %b %H:%M}"
+            return words
         if self.status == SlaStatus.STOPPED:
             return "stopped"
         if self.remaining.total_seconds() <= 0:

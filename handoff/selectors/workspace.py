@@ -65,7 +65,9 @@ MY_LEADS_ROW_VALUES = (
     "lead__company__country",  # the code as stored
     "lead__campaign__name",
 )
-MY_LEADS_CLOCK_VALUES = ("id", "started_at", "warn_at", "due_at", "first_touch_at", "stopped_at")
+MY_LEADS_CLOCK_VALUES = (
+    "id", "started_at", "warn_at", "due_at", "first_touch_at", "touch_recorded_at", "stopped_at", "breached_at",
+)  # fmt: skip
 # What a manager's rows add: whose lead it is, in which team.
 MY_LEADS_REP_VALUES = ("rep__username", "rep__first_name", "rep__last_name", "team__name")
 
@@ -468,6 +470,35 @@ class Panel:
     can_open: bool
     can_act: bool
     now: datetime
+    waiting: Any = None  # for an MQL in the queue: its hand-off preview and review clock (WaitingMql)
+
+
+@dataclass(frozen=True)
+class WaitingMql:
+    route: str  # the rule that would take it, and whether it waits for review
+    hold: str  # why a hot lead is held for review, if it is
+    review_due_at: datetime | None
+    handoff_error: str
+
+
+def waiting_mql(*, lead: Lead, now: datetime) -> WaitingMql:
+    """How an MQL nobody holds yet is on its way to sales: three queries (rules, review clock,
+    hand-off request); the scoring model only for a hot lead."""
+    from handoff import automation
+    from handoff.models import HandoffRequest, ReviewClock
+
+    decision = automation.lead_handoff_preview(lead, now=now)
+    team = decision.team.name if decision.team else "no team"
+    rule = decision.rule.name if decision.rule else f"no rule matches, so {team}"
+    mode = "it is being handed off automatically" if decision.why else "it waits for a marketer's review"
+    clock = ReviewClock.objects.filter(lead=lead, ended_at__isnull=True).first()
+    request = HandoffRequest.objects.filter(lead=lead).exclude(last_error="").first()
+    return WaitingMql(
+        route=f"Routing: {rule} (team {team}); {mode}.",
+        hold=decision.fast_track.hold_text if decision.fast_track.held else "",
+        review_due_at=clock.due_at if clock else None,
+        handoff_error=request.last_error if request else "",
+    )
 
 
 def lead_panel(*, lead: Lead, user: AbstractBaseUser, now: datetime | None = None) -> Panel:
@@ -487,6 +518,7 @@ def lead_panel(*, lead: Lead, user: AbstractBaseUser, now: datetime | None = Non
         can_open=can_view(user, lead, open_assignment),
         can_act=can_act(user, lead, open_assignment),
         now=now,
+        waiting=waiting_mql(lead=lead, now=now) if lead.stage == Stage.MQL and open_assignment is None else None,
     )
 
 

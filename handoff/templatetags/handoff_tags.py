@@ -70,6 +70,8 @@ def sla_clock(
         return SafeString('<span class="text-body-secondary small">No SLA clock</span>')
     now = now or timezone.now()
     status = status or clock.status_at(now)
+    dates = dates or DateTexts()
+    zone = dates.zone
     remaining = ""
     if status in RUNNING:
         if status == SlaStatus.BREACHED:
@@ -80,8 +82,10 @@ def sla_clock(
     elif clock.first_touch_at and status != SlaStatus.STOPPED:
         text = selectors.remaining_text(clock.first_touch_at - clock.started_at)
         remaining = f'<span class="sla-remaining">{text} after hand-off</span>'
-    dates = dates or DateTexts()
-    zone = dates.zone
+        if status == SlaStatus.MET_LATE and clock.breached_at is not None:
+            # A breach is a recorded fact: a late (or back-dated) touch does not undo it.
+            breached = escape(dates.format(clock.breached_at.astimezone(zone), "D j M, H:i"))
+            remaining += f'<span class="sla-breached"> · breached {breached}</span>'
     due = clock.due_at.astimezone(zone)
     due_text = escape(dates.format(due, "D j M Y, H:i T"))
     stamps = (

@@ -34,7 +34,7 @@ from crm.display import DateTexts, url_maker
 from crm.fragments import render_rows
 from crm.list_filters import checkbox_options, has_value, url_without
 from crm.pagination import InvalidCursorError, KeysetPage, count_capped
-from handoff import services
+from handoff import automation, services
 from handoff.forms_queue import (
     DEFAULT_QUEUE_SORT,
     QUEUE_SORTS,
@@ -46,6 +46,7 @@ from handoff.forms_queue import (
 )
 from handoff.selectors import queue as selectors
 from handoff.templatetags.queue_tags import score_breakdown_html, wait
+from leads import services as lead_services
 from leads.models import Channel, Lead, Segment
 from leads.views import CHANNEL_LABELS, FilterChip
 
@@ -89,6 +90,16 @@ class ScoreBreakdown:
         return self.total == self.score
 
 
+@dataclass(frozen=True)
+class QueueFlag:
+    """Something a marketer should know before deciding: held for review, back from nurture…"""
+
+    tone: str  # danger, warning, info
+    icon: str  # a Bootstrap icon name
+    text: str
+    title: str = ""
+
+
 @dataclass
 class QueueRow:
     """A row of the queue, with what it shows formatted once here (numbers as text, dates,
@@ -114,6 +125,12 @@ class QueueRow:
     hot_title: str = ""
     hot_full: str = ""
     why: SafeString = field(default_factory=SafeString)
+    route: str = ""  # which rule would take the lead, and whether it waits for review
+    route_title: str = ""
+    review_text: str = ""  # the review policy's due time, or how overdue the review is
+    review_tone: str = ""
+    review_title: str = ""
+    flags: list[QueueFlag] = field(default_factory=list)
 
     @property
     def wait_tone(self) -> str:
@@ -178,10 +195,10 @@ class QueueView(PermissionRequiredMixin, View):
                 if not chips
                 else count_capped(queryset, cap=selectors.QUEUE_COUNT_CAP)
             )
-        rows = _rows(page.object_list, now) if page is not None else []
+        teams = selectors.handoff_teams()
+        rows = _rows(page.object_list, now, teams) if page is not None else []
         panel_active = sum(1 for name in PANEL_FILTERS if has_value(request.GET, name))
         reasons = selectors.queue_reasons()
-        teams = selectors.handoff_teams()
         next_url = request.get_full_path()
         row_context = {
             "next_url": next_url,
@@ -216,6 +233,7 @@ class QueueView(PermissionRequiredMixin, View):
             "first_page_url": url_without(request.GET, "cursor"),
             "clear_url": request.path + (f"?sort={sort}" if sort != DEFAULT_QUEUE_SORT else ""),
             "nurture_form": _modal_form(reasons, QueueDecision.NURTURE),
+            "cool_offs": cool_off_summary(reasons["nurture"]),
             "disqualify_form": _modal_form(reasons, QueueDecision.DISQUALIFY),
         }
         return render(request, self.template_name, context)
@@ -277,7 +295,10 @@ class QueueActionView(PermissionRequiredMixin, View):
         elif data["action"] == QueueDecision.NURTURE:
 
             def act(lead_id: int) -> None:
-                services.lead_send_to_nurture(lead_id=lead_id, user=user, reason_code=data["reason"], note=data["note"])
+                services.lead_send_to_nurture(
+                    lead_id=lead_id, user=user, reason_code=data["reason"], note=data["note"],
+                    nurture_until=data.get("nurture_until"),
+                )  # fmt: skip
 
         else:
 
@@ -385,10 +406,11 @@ def _rep_and_team(assignment: Any) -> str:
 # --- helpers ----------------------------------------------------------------------------------
 
 
-def _rows(leads: list[Lead], now: datetime) -> list[QueueRow]:
+def _rows(leads: list[Lead], now: datetime, teams: list[Any]) -> list[QueueRow]:
     topics = selectors.lead_topics(lead_ids=[lead.pk for lead in leads])
     detail_url = url_maker("leads:detail")
     dates = DateTexts()
+    routing = automation.preview_context(teams=teams) if leads else None
     rows = []
     for lead in leads:
         fit, engagement = score_breakdowns(lead)
@@ -422,7 +444,53 @@ def _rows(leads: list[Lead], now: datetime) -> list[QueueRow]:
                 ),
             )
         )
+        _describe_route(rows[-1], automation.lead_handoff_preview(lead, routing, now=now), now, dates)
     return rows
+
+
+def _describe_route(row: QueueRow, decision: automation.Decision, now: datetime, dates: DateTexts) -> None:
+    """What the row says about the lead's way to sales: the rule that would take it and whether it
+    waits for review, the review's due time, and anything to know before deciding."""
+    lead = row.lead
+    team = decision.team.name if decision.team else "no team"
+    rule = decision.rule.name if decision.rule else f"No rule matches: {team}"
+    mode = "hands off by itself" if decision.why else "waits for review"
+    row.route = f"{rule} · {mode}"
+    row.route_title = f"Routing: {rule} (team {team}); {mode}."
+    if getattr(lead, "review_due_at", None) is not None:
+        due = lead.review_due_at
+        if due <= now:
+            late = now - due
+            row.review_text = f"review {wait(late)} late" if late >= timedelta(minutes=1) else "review due"
+            row.review_tone = "late"
+        else:
+            left = due - now
+            row.review_text = f"review in {wait(left)}" if left >= timedelta(minutes=1) else "review due"
+            row.review_tone = "ok"
+        row.review_title = f"Review due by {dates.format(timezone.localtime(due), 'M j, H:i')} under the review policy"
+    if getattr(lead, "handoff_error", None):
+        row.flags.append(QueueFlag("danger", "exclamation-triangle", "Automatic hand-off failed", lead.handoff_error))
+    if decision.fast_track.held:
+        row.flags.append(
+            QueueFlag(
+                "warning",
+                "shield-exclamation",
+                "Hot, held for review",
+                f"Not fast-tracked: {decision.fast_track.hold_text}.",
+            )
+        )
+    returns = getattr(lead, "nurture_returns", None) or 0
+    if returns:
+        earlier = f"; last rejected: {lead.last_rejection}" if getattr(lead, "last_rejection", None) else ""
+        text = "Back from nurture" if returns == 1 else f"Back from nurture ×{returns}"
+        row.flags.append(
+            QueueFlag(
+                "info",
+                "arrow-repeat",
+                text,
+                f"Came back from nurture {returns} time{'s' if returns != 1 else ''}{earlier}.",
+            )
+        )
 
 
 def _ids(values: list[str]) -> list[int]:
@@ -450,12 +518,19 @@ def _back_url(request: HttpRequest, candidate: str) -> str:
     return queue_url
 
 
+def cool_off_summary(reasons: Sequence[Any]) -> str:
+    """ "Not now / timing 90 days, No budget 180 days, …": each nurture reason's default cool-off."""
+    default = lead_services.DEFAULT_NURTURE_DAYS
+    return ", ".join(f"{reason.label} {reason.nurture_days or default} days" for reason in reasons)
+
+
 def _modal_form(reasons: dict[str, list[Any]], decision: QueueDecision) -> QueueActionForm:
     """The reason form of a modal (templates/handoff/queue/_reason_modal.html), with the classes
     crispy-forms would give its fields."""
     form = QueueActionForm(reasons=reasons, decision=decision, auto_id=f"{decision.value}_%s")
     form.fields["reason"].widget.attrs["class"] = "select form-select"
     form.fields["note"].widget.attrs["class"] = "textarea form-control"
+    form.fields["nurture_until"].widget.attrs["class"] = "dateinput form-control"
     return form
 
 

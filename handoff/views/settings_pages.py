@@ -1,5 +1,6 @@
 """Manager pages: the handoff settings (routing rules, teams and reps, SLA policies and business
-calendars, the qualification policy, rejection reasons) under /settings/, and the SLA board at /sla/.
+calendars with marketing's review target, the qualification policy, rejection reasons) under
+/settings/, and the SLA board at /sla/.
 
 Views parse input, check the permission, call a selector or a service and render. Settings pages
 need `handoff.manage_handoff_settings`; the SLA board needs `handoff.reassign_lead`. Anonymous
@@ -28,6 +29,7 @@ from handoff.models import (
     BusinessCalendar,
     ClosedDay,
     RejectionReason,
+    ReviewPolicy,
     RoutingRule,
     SlaPolicy,
     SlaStatus,
@@ -35,6 +37,7 @@ from handoff.models import (
     TeamMembership,
 )
 from handoff.selectors import settings_pages as selectors
+from leads.services import DEFAULT_NURTURE_DAYS
 
 MANAGE = "handoff.manage_handoff_settings"
 SECTIONS = [
@@ -349,7 +352,11 @@ class SlaSettingsView(SettingsView):
     section = "sla"
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        context = {"policies": selectors.sla_policies(), "calendars": selectors.calendars()}
+        context = {
+            "policies": selectors.sla_policies(),
+            "calendars": selectors.calendars(),
+            "review": selectors.review_overview(),
+        }
         return self.page(request, "handoff/settings/sla.html", context)
 
 
@@ -393,6 +400,68 @@ class SlaPolicyFormView(SettingsView):
                 messages.success(request, f"SLA policy “{saved.name}” saved. Leads handed off from now on use it.")
                 return redirect("handoff:settings_sla")
         return self.render_form(request, form, policy)
+
+
+class ReviewPolicyView(SettingsView):
+    """Marketing's review target: edit the active review policy, or set one again when it is off
+    (the last policy is switched back on with the new values; a first one is created)."""
+
+    section = "sla"
+
+    def current(self) -> tuple[ReviewPolicy | None, ReviewPolicy | None]:
+        """(the active policy, the policy the form edits: the active one, else the latest one)."""
+        policies = ReviewPolicy.objects.select_related("calendar")
+        active = policies.filter(is_active=True).first()
+        return active, active or policies.order_by("-pk").first()
+
+    def render_form(
+        self, request: HttpRequest, form: forms.ReviewPolicyForm, active: ReviewPolicy | None
+    ) -> HttpResponse:
+        return self.page(request, "handoff/settings/review_form.html", {"form": form, "policy": active})
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        active, edited = self.current()
+        if edited is not None:
+            initial = forms.ReviewPolicyForm.initial_for(edited)
+        else:
+            calendar = BusinessCalendar.objects.filter(name="US business hours").first()
+            initial = {"calendar": calendar.pk} if calendar else {}
+        return self.render_form(request, forms.ReviewPolicyForm(initial=initial), active)
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        active, edited = self.current()
+        form = forms.ReviewPolicyForm(request.POST)
+        if form.is_valid():
+            try:
+                saved = services_settings.review_policy_save(
+                    user=request.user, policy_id=edited.pk if edited else None,
+                    name=edited.name if edited else services_settings.REVIEW_POLICY_NAME, **form.service_kwargs(),
+                )  # fmt: skip
+            except ValidationError as exc:
+                forms.add_service_errors(form, exc, forms.ReviewPolicyForm.field_map)
+            else:
+                messages.success(
+                    request,
+                    f"Review target saved: every MQL within {selectors.format_minutes(saved.review_minutes)} of "
+                    "business time. MQLs entering the queue from now are due by it.",
+                )
+                return redirect(f"{reverse('handoff:settings_sla')}#review")
+        return self.render_form(request, form, active)
+
+
+class ReviewPolicyOffView(SettingsView):
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        if services_settings.review_policy_switch_off(user=request.user) is None:
+            messages.info(request, "There was no review target to turn off.")
+        else:
+            messages.success(
+                request,
+                "Review target turned off: MQLs entering the queue from now have no due time for review. "
+                "Those already waiting keep theirs.",
+            )
+        return redirect(f"{reverse('handoff:settings_sla')}#review")
 
 
 class CalendarFormView(SettingsView):
@@ -523,7 +592,12 @@ class ReasonListView(SettingsView):
     section = "reasons"
 
     def render_list(self, request: HttpRequest, form: forms.RejectionReasonForm) -> HttpResponse:
-        context = {"reasons": selectors.rejection_reasons(), "form": form, "tones": selectors.REASON_USE_TONES}
+        context = {
+            "reasons": selectors.rejection_reasons(),
+            "form": form,
+            "tones": selectors.REASON_USE_TONES,
+            "default_nurture_days": DEFAULT_NURTURE_DAYS,
+        }
         return self.page(request, "handoff/settings/reasons.html", context)
 
     def get(self, request: HttpRequest) -> HttpResponse:
@@ -590,7 +664,7 @@ class ReasonToggleView(SettingsView):
         try:
             services_settings.rejection_reason_save(
                 user=request.user, reason_id=reason.pk, label=reason.label, use=reason.use,
-                is_active=not reason.is_active, code=reason.code,
+                is_active=not reason.is_active, code=reason.code, nurture_days=reason.nurture_days,
             )  # fmt: skip
         except ValidationError as exc:
             messages.error(request, f"“{reason.label}” was not changed: {_error_message(exc)}")
@@ -627,8 +701,12 @@ class SlaBoardView(PermissionRequiredMixin, View):
         teams = list(Team.objects.order_by("name"))
         filter_form = forms.BoardFilterForm(request.GET or None, teams=teams, memberships=memberships)
         filters = filter_form.filters()
+        filters.escalated = request.GET.get("escalated") == "1"
         counts = selectors.sla_board_counts(filters, now=now)
+        escalations = counts.pop("escalated")
         matching = counts[filters.status] if filters.status else sum(counts.values())
+        if filters.escalated:  # the counts are by status: this filter is counted on its own
+            matching = selectors.sla_board_clocks(filters, now=now).count()
         paginator = CountedPaginator(selectors.sla_board_clocks(filters, now=now), self.per_page, count=matching)
         page = paginator.get_page(request.GET.get("page"))
         rows = selectors.sla_board_rows(page.object_list, memberships, now=now)
@@ -659,12 +737,22 @@ class SlaBoardView(PermissionRequiredMixin, View):
             "total": sum(counts.values()),
             "filter_form": filter_form,
             "filters": filters,
-            "is_filtered": bool(filters.team_id or filters.rep_id or filters.status),
+            "is_filtered": bool(filters.team_id or filters.rep_id or filters.status or filters.escalated),
+            "escalations": escalations,
+            "escalated_url": f"?{_with_param(query, 'escalated', None if filters.escalated else '1')}",
             "query": query.urlencode(),
             "now": now,
             "here": request.get_full_path(),
         }
         return render(request, "handoff/sla/board.html", context)
+
+
+def _with_param(query: Any, name: str, value: str | None) -> str:
+    params = query.copy()
+    params.pop(name, None)
+    if value is not None:
+        params[name] = value
+    return params.urlencode()
 
 
 class SlaReassignView(PermissionRequiredMixin, View):
@@ -725,6 +813,8 @@ urlpatterns = [
     path("settings/sla/", SlaSettingsView.as_view(), name="settings_sla"),
     path("settings/sla/policies/new/", SlaPolicyFormView.as_view(), name="settings_policy_create"),
     path("settings/sla/policies/<int:pk>/", SlaPolicyFormView.as_view(), name="settings_policy_edit"),
+    path("settings/sla/review/", ReviewPolicyView.as_view(), name="settings_review"),
+    path("settings/sla/review/off/", ReviewPolicyOffView.as_view(), name="settings_review_off"),
     path("settings/sla/calendars/new/", CalendarFormView.as_view(), name="settings_calendar_create"),
     path("settings/sla/calendars/<int:pk>/", CalendarFormView.as_view(), name="settings_calendar_edit"),
     path("settings/sla/calendars/<int:pk>/closed-days/", ClosedDayAddView.as_view(), name="settings_closed_day_add"),

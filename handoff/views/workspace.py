@@ -244,6 +244,7 @@ class RejectView(LeadActionView):
                 to=to,
                 reason_code=form.cleaned_data["reason"],
                 note=form.cleaned_data["note"],
+                nurture_until=form.cleaned_data["nurture_until"] if to == Stage.RECYCLED else None,
             )
         except ValidationError as error:
             add_service_errors(form, error)

@@ -6,6 +6,8 @@
  *                                     (data-values-for="attr ...") shows.
  *   <button data-score-explain="id">  a score in a list: a Bootstrap popover shows the parts of
  *                                     the score, copied from <template id="id"> on the same row.
+ *   <input data-fast-track-floor-input> the draft's "never fast-track below fit" field: the
+ *                                     explanation's number (data-fast-track-floor) follows it.
  */
 (function () {
   "use strict";
@@ -50,6 +52,19 @@
   }
 
   document.querySelectorAll("form[data-fit-rule-form]").forEach(setUpFitRuleForm);
+
+  // --- the fast-track floor -------------------------------------------------------------------
+
+  document.querySelectorAll("[data-fast-track-floor-input]").forEach(function (input) {
+    const shown = Array.from(document.querySelectorAll("[data-fast-track-floor]"));
+    const saved = shown.length ? shown[0].textContent : "";
+    input.addEventListener("input", function () {
+      // Only a whole number reads as a floor; anything else shows the saved one until it is fixed.
+      const value = input.value.trim();
+      const text = /^-?\d+$/.test(value) ? value : saved;
+      shown.forEach(function (element) { element.textContent = text; });
+    });
+  });
 
   // --- score explanations in lists ------------------------------------------------------------
 

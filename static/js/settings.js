@@ -10,6 +10,8 @@
  *                                 the country select refills the region select #id from the JSON in
  *                                 #subdivision-data.
  *   [data-target-words]           spells out the SLA target typed in hours + minutes.
+ *   [data-shown-for="name=a,b"]   a field that applies only when the form's field `name` (radios or
+ *                                 a select) is a or b: hidden otherwise (its value is kept).
  *   [data-due="ISO time"]         keeps "due in … / overdue by …" current on the SLA board.
  */
 (function () {
@@ -165,6 +167,26 @@
     render();
   }
 
+  // --- Fields that apply only to some choices --------------------------------------------------
+  function setupShownFor(element) {
+    const form = element.closest("form");
+    const [name, values] = element.dataset.shownFor.split("=");
+    const allowed = values.split(",");
+    const inputs = form ? form.querySelectorAll("[name='" + name + "']") : [];
+    if (!inputs.length) return;
+    function current() {
+      const checked = Array.from(inputs).find(function (input) {
+        return input.type === "radio" ? input.checked : true;
+      });
+      return checked ? checked.value : "";
+    }
+    function render() {
+      element.classList.toggle("is-not-applicable", !allowed.includes(current()));
+    }
+    inputs.forEach(function (input) { input.addEventListener("change", render); });
+    render();
+  }
+
   // --- SLA board countdowns ------------------------------------------------------------------
   function duration(ms) {
     const minutes = Math.floor(Math.abs(ms) / 60000);
@@ -188,6 +210,7 @@
     document.querySelectorAll("select[data-filterable]").forEach(setupFilterable);
     document.querySelectorAll("select[data-subdivisions-target]").forEach(setupSubdivisions);
     document.querySelectorAll("[data-target-words]").forEach(setupTargetWords);
+    document.querySelectorAll("[data-shown-for]").forEach(setupShownFor);
     if (document.querySelector("[data-due]")) window.setInterval(tick, 30000);
   });
 })();

@@ -13,8 +13,17 @@ from datetime import timedelta
 import pytest
 from django.db import connection, connections
 
-from handoff import services
-from handoff.models import Assignment, BreachAction, Opportunity, SlaEvent
+from handoff import automation, services
+from handoff.models import (
+    Assignment,
+    BreachAction,
+    HandoffMode,
+    HandoffRequest,
+    Opportunity,
+    QueueReview,
+    RoutingRule,
+    SlaEvent,
+)
 from leads.lifecycle import Stage
 from leads.models import StageTransition
 from tests import factories
@@ -127,3 +136,39 @@ def test_reassign_during_conversion_leaves_a_consistent_lead(marketer, manager, 
         assert isinstance(results[0], Exception)
         assert opportunity is None
         assert Assignment.objects.get(lead=lead, is_open=True).rep == other
+
+
+@pytest.fixture
+def broker_asleep(monkeypatch):
+    """The drain's wake-up after commit is not sent: the hand-off requests wait for the test's drains."""
+    from handoff import tasks
+
+    monkeypatch.setattr(tasks.drain_handoff_requests, "delay", lambda *args, **kwargs: None)
+
+
+def test_a_marketer_and_the_automatic_hand_off_at_once_assign_the_lead_once(marketer, team, reps, mql, broker_asleep):
+    RoutingRule.objects.create(name="All (auto)", team=team, handoff_mode=HandoffMode.AUTOMATIC)
+    for _ in range(5):
+        lead = mql()
+        assert HandoffRequest.objects.filter(lead=lead).exists()
+        results = race(
+            lambda lead=lead: services.lead_hand_off(lead_id=lead.pk, user=marketer),
+            automation.handoff_requests_drain,
+        )
+        errors = [r for r in results if isinstance(r, Exception)]
+        # Whoever came second found the lead handed off: the marketer is told so, the drain does nothing.
+        assert all("already handed off" in str(error) for error in errors), errors
+        assert Assignment.objects.filter(lead=lead).count() == 1
+        assert QueueReview.objects.filter(lead=lead).count() == 1
+        assert not HandoffRequest.objects.filter(lead=lead).exists()
+
+
+def test_several_drains_at_once_share_a_burst_fairly_and_hand_off_each_lead_once(team, reps, mql, broker_asleep):
+    RoutingRule.objects.create(name="All (auto)", team=team, handoff_mode=HandoffMode.AUTOMATIC)
+    leads = [mql() for _ in range(30)]
+    results = race(*[lambda: automation.handoff_requests_drain(batch=4) for _ in range(3)])
+    assert [r for r in results if isinstance(r, Exception)] == []
+    assert sum(r.handed_off for r in results) == 30
+    assert Assignment.objects.filter(lead__in=leads, is_open=True).count() == 30
+    per_rep = Counter(Assignment.objects.values_list("rep_id", flat=True))
+    assert sorted(per_rep.values()) == [10, 10, 10]

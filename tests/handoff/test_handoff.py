@@ -155,7 +155,7 @@ def test_reject_requires_a_reason_and_closes_the_assignment(marketer, team, mql)
     lead.refresh_from_db()
     assignment.refresh_from_db()
     assert lead.stage == Stage.RECYCLED
-    assert lead.transitions.latest().reason == "Not now / timing: Q3"
+    assert lead.transitions.latest().reason.startswith("Not now / timing: Q3 (nurture until ")
     assert not assignment.is_open
     assert assignment.clock.status == SlaStatus.STOPPED
 

@@ -404,9 +404,10 @@ def test_the_queue_runs_a_fixed_number_of_queries(client, marketer, count, djang
     client.force_login(marketer)
 
     # user, permissions, roles for the menu, unread notifications; header: waiting
-    # count with the oldest wait, review count + the middle review; page rows, their topics;
-    # teams, reasons, campaign choices for the filter form.
-    with django_assert_num_queries(12):
+    # count with the oldest wait, the overdue reviews, review count + the middle review; page
+    # rows (with their review due times, failed hand-offs and nurture returns), their topics, the
+    # routing rules that would take them; teams, reasons, campaign choices for the filter form.
+    with django_assert_num_queries(14):
         response = client.get(QUEUE_URL)
     assert len(listed(response)) == count
 
@@ -417,7 +418,7 @@ def test_a_filtered_queue_adds_only_its_own_count_and_lookups(client, marketer, 
     campaign = Lead.objects.first().campaign
     client.force_login(marketer)
 
-    with django_assert_num_queries(13):  # + the filtered count, + validating the campaign id
+    with django_assert_num_queries(15):  # + the filtered count, + validating the campaign id
         response = client.get(QUEUE_URL, {"campaign": campaign.pk, "sort": "fit", "source_channel": "organic_search"})
     assert len(listed(response)) == count
 
@@ -649,7 +650,8 @@ def test_sending_back_to_nurture_records_the_transition_with_the_reason(client, 
     assert (transition.to_stage, transition.actor_user, transition.reason) == (
         Stage.RECYCLED,
         marketer,
-        "Not now / timing: Budget cycle in Q1",
+        "Not now / timing: Budget cycle in Q1"
+        f" (nurture until {timezone.localtime(lead.nurture_until):%d %b %Y})",
     )
     review = QueueReview.objects.get(lead=lead)
     assert (review.action, review.reason.code) == (QueueAction.NURTURE, "bad_timing")

@@ -39,6 +39,7 @@ def test_sweep_warns_then_breaches_each_once_and_notifies_the_manager(handed_off
         "warnings": 0,
         "breaches": 0,
         "reassigned": 0,
+        "escalated": 0,
     }
     assert services.sla_sweep(now=clock.started_at + timedelta(minutes=31))["warnings"] == 1
     assert services.sla_sweep(now=clock.started_at + timedelta(minutes=32))["warnings"] == 0
@@ -64,7 +65,7 @@ def test_breach_with_reassign_moves_the_lead_to_the_next_rep_with_a_new_clock(ha
     assignment = handed_off()
     now = assignment.clock.due_at + timedelta(seconds=1)
 
-    assert services.sla_sweep(now=now) == {"warnings": 0, "breaches": 1, "reassigned": 1}
+    assert services.sla_sweep(now=now) == {"warnings": 0, "breaches": 1, "reassigned": 1, "escalated": 0}
 
     assignment.refresh_from_db()
     assert not assignment.is_open
@@ -73,7 +74,12 @@ def test_breach_with_reassign_moves_the_lead_to_the_next_rep_with_a_new_clock(ha
     assert new.clock.status == SlaStatus.ON_TRACK
     assert SlaEvent.objects.filter(clock=assignment.clock, kind="reassigned").exists()
     # the old clock is stopped; the sweep leaves it alone from now on
-    assert services.sla_sweep(now=now + timedelta(minutes=5)) == {"warnings": 0, "breaches": 0, "reassigned": 0}
+    assert services.sla_sweep(now=now + timedelta(minutes=5)) == {
+        "warnings": 0,
+        "breaches": 0,
+        "reassigned": 0,
+        "escalated": 0,
+    }
 
 
 def test_a_clock_whose_warning_was_missed_is_only_breached(handed_off):
@@ -82,6 +88,7 @@ def test_a_clock_whose_warning_was_missed_is_only_breached(handed_off):
         "warnings": 0,
         "breaches": 1,
         "reassigned": 0,
+        "escalated": 0,
     }
     assert not SlaEvent.objects.filter(kind="warning").exists()
 
@@ -125,7 +132,7 @@ def test_only_reassignments_add_queries_to_a_sweep(handed_off, policy):
         clocks = [handed_off().clock for _ in range(count)]
         with CaptureQueriesContext(connection) as queries:
             done = services.sla_sweep(now=max(c.due_at for c in clocks) + timedelta(seconds=1))
-        assert done == {"warnings": 0, "breaches": count, "reassigned": count}
+        assert done == {"warnings": 0, "breaches": count, "reassigned": count, "escalated": 0}
         counted.append(len(queries))
     per_reassignment = counted[1] - counted[0]
     # Besides the reassignments: the due clocks' read and the warnings' read, each in a savepoint here.

@@ -46,6 +46,10 @@ def fit_matches(rule: Any, lead: Any) -> bool:
 
 
 def expected_scores(model: Any, lead: Any, activities: list[Any], as_of: datetime) -> dict[str, Any]:
+    # Back from nurture: only what the lead did after the recycling counts.
+    since = getattr(lead, "engagement_since", None)
+    if since is not None:
+        activities = [a for a in activities if a.occurred_at > since]
     parts = []
     for rule in model.fit_rules.all():
         if fit_matches(rule, lead) and rule.points:

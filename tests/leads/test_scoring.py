@@ -189,13 +189,24 @@ def test_crossing_both_thresholds_makes_an_mql_named_after_the_model():
 
 def test_high_engagement_without_fit_stays_a_lead():
     lead = LeadFactory(email="kid@uni.edu", job_title="Student", company=None)
-    for _ in range(3):
-        ActivityFactory(lead=lead, type=ActivityType.objects.get(code="demo_request"))
+    for code in ("webinar_attended", "webinar_attended", "pricing_page_view", "pricing_page_view", "pricing_page_view"):
+        ActivityFactory(lead=lead, type=ActivityType.objects.get(code=code))
     services.scoring_rescore_leads(lead_ids=[lead.pk])
     lead.refresh_from_db()
     assert lead.engagement_score >= 40
     assert lead.fit_score < 30
+    assert not lead.is_hot
     assert lead.stage == Stage.LEAD
+
+
+def test_a_hot_signal_makes_an_mql_whatever_the_scores_named_as_the_fast_track():
+    lead = LeadFactory(email="kid@uni.edu", job_title="Student", company=None)
+    ActivityFactory(lead=lead, type=ActivityType.objects.get(code="demo_request"))
+    services.scoring_rescore_leads(lead_ids=[lead.pk])
+    lead.refresh_from_db()
+    assert lead.fit_score < 30
+    assert lead.stage == Stage.MQL
+    assert lead.transitions.latest().reason.startswith("Fast track: Demo request on ")
 
 
 def test_leads_already_in_sales_are_rescored_but_not_moved():
@@ -420,8 +431,10 @@ def test_batches_run_in_parallel_on_postgresql_give_the_same_scores_and_promotio
     settings.CELERY_TASK_ALWAYS_EAGER = True
     hot = [LeadFactory(job_title="VP Sales", email=f"vp{i}@example.com") for i in range(6)]
     cold = [LeadFactory(job_title="Engineer", email=f"eng{i}@example.com") for i in range(6)]
-    for lead in hot + cold:
+    for lead in hot:  # a demo request: the fast track makes each an MQL
         ActivityFactory(lead=lead, type=ActivityType.objects.get(code="demo_request"))
+    for lead in cold:
+        ActivityFactory(lead=lead, type=ActivityType.objects.get(code="webinar_attended"))
     model = active_model()
     job = Job.objects.create(kind="rescore_all", params={"model_id": model.pk})
     services.job_run_rescore_all(job_id=job.pk, batch_size=2, threads=3)

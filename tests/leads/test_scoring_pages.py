@@ -216,6 +216,7 @@ def settings_data(draft: ScoringModel, **overrides) -> dict:  # type: ignore[no-
         "decay_half_life_days": draft.decay_half_life_days or "",
         "hot_signal_window_days": draft.hot_signal_window_days,
         "hot_signal_types": list(draft.hot_signal_types.values_list("code", flat=True)),
+        "fast_track_min_fit": draft.fast_track_min_fit,
         "notes": draft.notes,
     }
     data.update(overrides)

@@ -84,7 +84,8 @@ def test_every_stage_history_follows_the_lifecycle():
     assert not reached & blocked
     reasons = set(StageTransition.objects.filter(to_stage=Stage.DISQUALIFIED).values_list("reason", flat=True))
     assert reasons & {"Student", "Competitor", "Bad data", "No budget"}
-    assert StageTransition.objects.filter(from_stage=Stage.RECYCLED, to_stage=Stage.MQL).exists()
+    # Returns from nurture come only after the cool-off (60 to 180 days), and the demo's leads are
+    # younger than that: tests/handoff/test_demo.py checks that any return is after its cool-off.
 
 
 def test_people_companies_and_activities_look_real():

@@ -301,7 +301,7 @@ def test_marketing_page_compares_mqls_with_the_target_and_links_each_month(clien
     assert (row.delivered, row.target) == (8, 10)
     assert row.attainment == pytest.approx(0.8)
     assert lead_list_total(client, row.leads_url) == 8
-    assert report.review.count == 8  # seven hand-offs and one disqualification from the queue
+    assert report.review.reviewed == 8  # seven hand-offs and one disqualification from the queue
     params = response.context["params"]
     assert params.first_day == month
     assert params.last_day.month == month.month
@@ -483,7 +483,9 @@ def test_period_presets_and_custom_dates():
         # velocity, team names; stalls: 1 + 2 per open stage that has leads (at most 6 stages: 20 in all)
         ("velocity", {"breakdown": "team"}, 17),
         ("sla", {}, 9),  # clocks with rep, team, policy and calendar; the calendar's closed days; rep names
-        ("marketing", {}, 9),  # first MQLs, targets, queue reviews
+        # first MQLs, targets; the review commitment: review policies with their calendars, the
+        # calendars' closed days, the stays that ended, the count waiting past due now
+        ("marketing", {}, 12),
         ("feedback", {"by": "campaign"}, 8),  # rejections, hand-offs
         ("reps", {}, 12),  # reps, assigned, touches, calls, SQLs, response times
     ],

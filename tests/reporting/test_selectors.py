@@ -65,9 +65,8 @@ def test_sla_summary_counts_in_time_late_breached_and_reassigned(marketer, manag
         assignment = services.lead_hand_off(lead_id=lead.pk, user=marketer)
         clock = assignment.clock
         if minutes_to_touch is not None:
-            SlaClock.objects.filter(pk=clock.pk).update(
-                first_touch_at=clock.started_at + timedelta(minutes=minutes_to_touch)
-            )
+            touched = clock.started_at + timedelta(minutes=minutes_to_touch)  # logged as it happened
+            SlaClock.objects.filter(pk=clock.pk).update(first_touch_at=touched, touch_recorded_at=touched)
         outcomes.append((assignment, minutes_to_touch))
     # one untouched lead is reassigned before its due time (stopped), the other breaches
     services.lead_reassign(lead_id=outcomes[3][0].lead_id, user=manager)
