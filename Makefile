@@ -31,7 +31,7 @@ PYTEST_ARGS ?=
 VENV_STAMP := $(VENV)/.baton-installed
 NPM_STAMP  := $(if $(wildcard package-lock.json),node_modules/.baton-installed)
 
-.PHONY: help install assets migrate run serve worker beat test lint e2e-deps clean distclean bench
+.PHONY: help install assets migrate run serve worker beat prod test lint e2e-deps clean distclean bench
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -79,6 +79,24 @@ worker: install ## a Celery worker (production style; start as many as the load 
 
 beat: install ## Celery beat, the periodic scheduler (run exactly ONE per deployment)
 	$(CELERY) beat -l $(LOG_LEVEL)
+
+# Production on one machine: gunicorn (WEB_CONCURRENCY processes), WORKERS Celery workers of
+# WORKER_CONCURRENCY processes each, and beat (BEAT=0 on every machine but one), all supervised
+# by supervisord, which restarts any that stops. Needs the production environment (DEBUG=0,
+# SECRET_KEY, ALLOWED_HOSTS, DATABASE_URL, REDIS_URL; README "Running in production").
+WORKERS ?= 2
+WORKER_CONCURRENCY ?= 2
+BEAT ?= 1
+
+prod: install ## production: gunicorn + workers + one beat under supervisord (make prod WORKERS=2 BEAT=1)
+	@if [ -z "$${REDIS_URL:-}" ]; then echo "make prod needs REDIS_URL (broker and cache) and DATABASE_URL" >&2; exit 1; fi
+	$(MANAGE) migrate --noinput
+	$(MANAGE) collectstatic --noinput -v0
+	@mkdir -p "$${BATON_DATA_DIR:-$(CURDIR)/var}"
+	BATON_BIN="$(abspath $(BIN))" BATON_DATA_DIR="$${BATON_DATA_DIR:-$(CURDIR)/var}" \
+	WORKER_PROCESSES=$(WORKERS) WORKER_CONCURRENCY=$(WORKER_CONCURRENCY) \
+	BATON_BEAT=$(if $(filter 0,$(BEAT)),false,true) LOG_LEVEL=$(LOG_LEVEL) \
+	$(BIN)/supervisord -n -c crm/supervisord.conf
 
 # --- Quality ------------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """The measuring kit of `python -m bench`: Django set-up, `measure`, query counting, floors, targets
-and child processes. The benchmarks themselves live in bench/__main__.py, bench/sla.py and
-bench/imports.py.
+and child processes. The benchmarks themselves live in bench/__main__.py, bench/sla.py,
+bench/imports.py, bench/speed_to_lead.py and bench/mql_burst.py (with bench/worker.py, their live worker).
 """
 
 from __future__ import annotations
@@ -26,17 +26,23 @@ class Target:
     ratio: float | None = None
     peak_rss_mb: float | None = None
     rate: tuple[str, float] | None = None  # (name of the figure in `extra`, its minimum)
+    p95_ms: float | None = None  # the 95th percentile (`extra["p95_ms"]`), where the issue asks for one
+    checked: bool = False  # the benchmark's own checks of the outcome must pass (`extra["checks_ok"]`)
 
     def describe(self) -> str:
         parts = []
         if self.ms is not None:
             parts.append(f"≤{self.ms:g} ms")
+        if self.p95_ms is not None:
+            parts.append(f"p95 ≤{self.p95_ms:g} ms")
         if self.ratio is not None:
             parts.append(f"≤{self.ratio:g}×")
         if self.peak_rss_mb is not None:
             parts.append(f"≤{self.peak_rss_mb:g} MiB")
         if self.rate is not None:
             parts.append(f"≥{self.rate[1]:,g}/s")
+        if self.checked:
+            parts.append("checks pass")
         return ", ".join(parts)
 
     def holds(self, result: Result) -> bool:
@@ -51,6 +57,11 @@ class Target:
         if self.rate is not None:
             figure = result.extra.get(self.rate[0])
             checks.append(figure is not None and figure >= self.rate[1])
+        if self.p95_ms is not None:
+            p95 = result.extra.get("p95_ms")
+            checks.append(p95 is not None and p95 <= self.p95_ms)
+        if self.checked:
+            checks.append(result.extra.get("checks_ok") is True)
         return all(checks)
 
 
@@ -79,6 +90,12 @@ TARGETS: dict[str, Target] = {
     # job must stream (1,000 rows at a time) rather than hold the file: a worker stays small.
     "csv_upload": Target(ms=5_000),
     "csv_import": Target(peak_rss_mb=256),
+    # Issue 13: a hot demo request posted to the public form, until its rep has the open assignment
+    # and the notification: with a live worker on Redis, and in-process (tasks eager).
+    "speed_to_lead": Target(p95_ms=2_000),
+    "speed_to_lead_inprocess": Target(p95_ms=100),
+    # A publish that promotes 10,000 leads into automatic rules: all assigned, fairly, within capacity.
+    "mql_burst": Target(ms=60_000, checked=True),
 }
 
 
@@ -117,6 +134,7 @@ class Result:
             "target_ratio": target.ratio if target else None,
             "target_peak_rss_mb": target.peak_rss_mb if target else None,
             "target_rate": list(target.rate) if target and target.rate else None,
+            "target_p95_ms": target.p95_ms if target else None,
             "target": target.describe() if target else "",
             "met": self.met,
             "extra": self.extra,

@@ -12,14 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from axes.conf import settings as axes_settings
-from axes.helpers import get_lockout_message
 from django.core.exceptions import NON_FIELD_ERRORS, ObjectDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
-from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -156,36 +152,7 @@ def user_summary(user: Any) -> dict[str, Any]:
     return {"id": int(user.id), "name": user.get_full_name() or user.get_username()}
 
 
-@extend_schema(
-    tags=["auth"],
-    auth=[],
-    summary="Obtain an API token",
-    description="Send `username` and `password`; then send `Authorization: Token <key>` with each "
-    "request. Repeated failures lock the username out (django-axes), as on the login page.",
-    responses={
-        200: inline_serializer("AuthToken", {"token": serializers.CharField()}),
-        400: OpenApiResponse(description="Wrong username or password: `{non_field_errors: [...]}`."),
-        429: OpenApiResponse(description="Locked out after too many failed attempts."),
-    },
-)
-class TokenObtainView(ObtainAuthToken):
-    """DRF's token view. It passes the request to `authenticate`, so django-axes counts failures.
-
-    Axes flags a lockout on the request it was given, which here is DRF's wrapper, so its
-    middleware never sees it; this view answers the lockout itself instead of the misleading
-    "Unable to log in with provided credentials."
-    """
-
-    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        try:
-            return super().post(request, *args, **kwargs)
-        except exceptions.ValidationError:
-            if getattr(request, "axes_locked_out", False):
-                return Response(
-                    {"detail": get_lockout_message(), "code": "locked_out"},
-                    status=axes_settings.AXES_HTTP_RESPONSE_CODE,
-                )
-            raise
+# The API token endpoints (issue, list, revoke) are in crm/security/api.py.
 
 
 class PayloadTooLarge(exceptions.APIException):

@@ -3,7 +3,7 @@
 from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
-from crm.api import TokenObtainView
+from crm.security.api import TokenListView, TokenObtainView, TokenRevokeAllView, TokenRevokeView
 from handoff.api import (
     AssignmentViewSet,
     LeadWorkViewSet,
@@ -31,6 +31,9 @@ router.register("notifications", NotificationViewSet, basename="api-notification
 
 urlpatterns = [
     path("auth/token/", TokenObtainView.as_view(), name="api-token"),
+    path("auth/tokens/", TokenListView.as_view(), name="api-tokens"),
+    path("auth/tokens/revoke-all/", TokenRevokeAllView.as_view(), name="api-tokens-revoke-all"),
+    path("auth/tokens/<slug:token_id>/", TokenRevokeView.as_view(), name="api-token-revoke"),
     path("activities/", ActivityIngestView.as_view(), name="api-activities"),
     path("forms/capture/", FormCaptureView.as_view(), name="api-form-capture"),
     path("reports/", include("reporting.api")),

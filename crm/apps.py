@@ -13,7 +13,7 @@ class CrmConfig(AppConfig):
 
         # Keep the role groups and their permissions in step with the code after every migrate.
         # (Sent for apps with models; `handoff` migrates last of the apps the roles cover.)
-        for label in ("leads", "handoff", "reporting"):
+        for label in ("crm", "leads", "handoff", "reporting"):
             post_migrate.connect(
                 roles.sync_roles_after_migrate,
                 sender=apps.get_app_config(label),

@@ -98,6 +98,7 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "handoff.manage_handoff_settings",
         "reporting.view_reports",
         "reporting.view_team_reports",
+        "crm.view_system_status",
     ],
 }
 

@@ -19,6 +19,27 @@ class HandoffConfig(AppConfig):
 
         lead_services.in_transition(automation.on_stage_moves)
         lead_services.on_hot_mqls(automation.on_hot_mqls)
+        # One way to change a stage: whatever door moves a lead, a move out of the funnel ends its
+        # assignment (the clock stops) and closes its opportunity, becoming a customer wins it; the
+        # generic doors (lead page, API transition, admin) move leads through the handoff services
+        # (`lead_move`), with their permissions; and who may own (or reassign) a lead is handoff's rule.
+        lead_services.in_transition(services.sales_on_stage_moves)
+        lead_services.register_mover(services.lead_move)
+        lead_services.on_owner_change(services.lead_owner_change)
+
+        from crm.heartbeats import register_backlog
+        from handoff.models import HandoffRequest, Notification
+
+        register_backlog(
+            "Hand-off requests waiting",
+            HandoffRequest.objects.count,
+            "the hand-off drain (after commit, and every minute)",
+        )
+        register_backlog(
+            "Notifications not e-mailed yet",
+            Notification.objects.filter(emailed_at__isnull=True, recipient__email__gt="").count,
+            "the e-mail task (after commit, and the pending mail sweep every five minutes)",
+        )
         # seed_demo: assignments, SLA clocks, discovery calls and opportunities for the demo leads.
         from handoff import demo as handoff_demo
         from leads import demo

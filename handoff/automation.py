@@ -33,6 +33,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from crm.queue import enqueue_on_commit
 from handoff import services
 from handoff.business_time import Calendar, CalendarError
 from handoff.models import (
@@ -97,7 +98,7 @@ def handoff_requests_add(*, lead_ids: Iterable[int], cause: str, force: bool = F
     )
     if force:
         HandoffRequest.objects.filter(lead_id__in=ids, force=False).update(force=True, next_attempt_at=now)
-    transaction.on_commit(tasks.drain_handoff_requests.delay)
+    enqueue_on_commit(tasks.drain_handoff_requests)
 
 
 def review_policy() -> ReviewPolicy | None:

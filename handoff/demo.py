@@ -15,8 +15,10 @@ have recorded:
   acceptance, recorded as it happened), `stopped_at` when the assignment ended untouched, and
   `warned_at`/`breached_at` where the SLA sweep would have recorded them by now (no breach is
   reassigned or escalated, so no clock has `escalated_at`);
-- for every move into SQL, the qualified `DiscoveryCall` with complete BANT that the lead row
-  names as its qualifying call, and the lead's `Opportunity`; a few follow-up calls on SALs;
+- for every move into SQL, the qualified `DiscoveryCall` with complete BANT (the latest is the
+  one the lead row names as its qualifying call) and the `Opportunity` it opened: lost when the
+  lead later left sales (recycled, disqualified), won when it became a customer, open otherwise —
+  so a lead recycled after it was qualified can be qualified again; a few follow-up calls on SALs;
 - `QueueReview` rows for hand-offs (a marketer's, or the fast track's with its `rule`) and for a
   marketer's nurture/disqualify decisions on MQLs;
 - a `ReviewClock` per stay in the MQL queue, due by the active review policy, ended by the
@@ -58,6 +60,7 @@ from handoff.models import (
     CallOutcome,
     HandoffMode,
     MqlTarget,
+    OpportunityStatus,
     QueueAction,
     ReasonUse,
     RejectionReason,
@@ -160,6 +163,7 @@ CALL_COLUMNS = (
 )  # fmt: skip
 OPPORTUNITY_COLUMNS = (
     "lead_id", "discovery_call_id", "name", "amount", "currency", "expected_close", "owner_id", "created_at",
+    "status", "closed_at",
 )  # fmt: skip
 REVIEW_COLUMNS = ("lead_id", "action", "reviewer_id", "rule", "mql_at", "reviewed_at", "reason_id")
 REVIEW_CLOCK_COLUMNS = ("lead_id", "policy_id", "started_at", "due_at", "overdue_at", "ended_at", "end")
@@ -168,6 +172,17 @@ REJECTION_COLUMNS = (
     "at",
 )  # fmt: skip
 NO_VERDICT = json.dumps([])
+
+
+def _opportunity_fate(later: Sequence[tuple]) -> tuple[str, int | None]:
+    """(status, closed at) of the opportunity a move into SQL opened, from the lead's later moves:
+    lost at its next move out of the funnel, won at its move to customer, else still open."""
+    for transition in later:
+        if transition[2] in _OUT:
+            return OpportunityStatus.LOST, transition[3]
+        if transition[2] == Stage.CUSTOMER:
+            return OpportunityStatus.WON, transition[3]
+    return OpportunityStatus.OPEN, None
 
 
 class HandoffSeedExtension(demo.SeedExtension):
@@ -336,7 +351,8 @@ class HandoffSeedExtension(demo.SeedExtension):
         reviews: list[tuple] = []
         rejections: list[tuple] = []
         calls: list[list[Any]] = []  # id filled in once the count is known
-        opportunities: list[tuple[int, int, int | None, str]] = []  # lead, call index, company, email
+        # lead, call index, company, email, status, closed at: one per move into SQL
+        opportunities: list[tuple[int, int, int | None, str, str, int | None]] = []
         qualifying: dict[int, int] = {}  # lead id -> index in calls
         review_clocks: list[tuple] = []
         month_starts, months = self._month_starts, self._months
@@ -385,6 +401,8 @@ class HandoffSeedExtension(demo.SeedExtension):
                 if target == _SQL:
                     call = self._qualified_call(story, transitions[position - 1][3], at, user)
                     qualifying[lead_id] = len(calls)
+                    status, closed_at = _opportunity_fate(transitions[position + 1 :])
+                    opportunities.append((lead_id, len(calls), story.company_id, story.email, status, closed_at))
                     calls.append(call)
                     continue
                 if target not in _OUT or user is None:
@@ -401,8 +419,6 @@ class HandoffSeedExtension(demo.SeedExtension):
                     action = QueueAction.NURTURE if target == Stage.RECYCLED else QueueAction.DISQUALIFIED
                     reviews.append((lead_id, action, user, "", mql_at or at, at, reason_id))
 
-            if lead_id in qualifying:  # one opportunity per lead: from its latest qualifying call
-                opportunities.append((lead_id, qualifying[lead_id], story.company_id, story.email))
             follow_up = self._follow_up_call(story)
             if follow_up is not None:
                 calls.append(follow_up)
@@ -410,14 +426,16 @@ class HandoffSeedExtension(demo.SeedExtension):
         call_ids = writer.reserve_ids("handoff_discoverycall", len(calls))
         for call, call_id in zip(calls, call_ids, strict=True):
             call[0] = call_id
-        names = self._company_names([company for _lead, _call, company, _email in opportunities if company])
+        names = self._company_names([company for _lead, _call, company, _email, _s, _c in opportunities if company])
         opportunity_rows = []
-        for lead_id, index, company_id, email in opportunities:
+        for lead_id, index, company_id, email, status, closed_at in opportunities:
             call = calls[index]
             # As lead_convert_to_sql names it: the company (or the lead) and the use case.
             name = f"{names.get(company_id) or email} — {call[10][:80]}"
             # lead, call, name, amount, currency, expected close, owner (the SDR), created at conversion
-            opportunity_rows.append((lead_id, call[0], name, call[5], call[6], call[12], call[2], call[16]))
+            opportunity_rows.append(
+                (lead_id, call[0], name, call[5], call[6], call[12], call[2], call[16], status, closed_at)
+            )
         for lead_id, index in qualifying.items():
             batch.qualifying_calls[lead_id] = calls[index][0]
 
@@ -426,7 +444,7 @@ class HandoffSeedExtension(demo.SeedExtension):
         writer.write(
             "handoff_discoverycall", CALL_COLUMNS, [tuple(call) for call in calls], timestamps=(3, 16), escape=True
         )
-        writer.write("handoff_opportunity", OPPORTUNITY_COLUMNS, opportunity_rows, timestamps=(7,), escape=True)
+        writer.write("handoff_opportunity", OPPORTUNITY_COLUMNS, opportunity_rows, timestamps=(7, 9), escape=True)
         writer.write("handoff_queuereview", REVIEW_COLUMNS, reviews, timestamps=(4, 5))
         writer.write("handoff_reviewclock", REVIEW_CLOCK_COLUMNS, review_clocks, timestamps=(2, 3, 4, 5))
         writer.write("handoff_rejection", REJECTION_COLUMNS, rejections, timestamps=(9,), escape=True)

@@ -224,6 +224,15 @@ class DiscoveryCallForm(forms.Form):
             ),
         )  # fmt: skip
 
+    def clean(self) -> dict[str, Any]:
+        """The written answers normalised as the service counts them (`services.bant_text`): an
+        answer of zero-width characters is empty here, and so named as missing."""
+        cleaned = super().clean()
+        for name, multiline in services.CALL_TEXT_FIELDS.items():
+            if isinstance(cleaned.get(name), str):
+                cleaned[name] = services.bant_text(cleaned[name], multiline=multiline)
+        return cleaned
+
     def call_data(self) -> dict[str, Any]:
         """What `services.call_log` takes; it validates every BANT field itself."""
         return {name: self.cleaned_data.get(name) for name in services.CALL_FIELDS}
@@ -235,7 +244,7 @@ class DiscoveryCallForm(forms.Form):
             if name in self.errors:
                 continue
             value = self.data.get(self.add_prefix(name), "")
-            if not str(value).strip():
+            if not services.bant_text(str(value)):
                 self.add_error(name, f"{message}.")
         if not str(self.data.get(self.add_prefix("outcome"), "")).strip() and "outcome" not in self.errors:
             self.add_error("outcome", "Choose the outcome of the call.")

@@ -698,8 +698,19 @@ class QualificationPolicy(models.Model):
         return self.name
 
 
+class OpportunityStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    WON = "won", "Won"
+    LOST = "lost", "Lost"
+
+
 class Opportunity(models.Model):
-    lead = models.OneToOneField(Lead, on_delete=models.PROTECT, related_name="opportunity")
+    """What one qualifying pass opens, from its qualifying call (one opportunity per call). A lead
+    that leaves sales (recycled, disqualified) closes its open opportunity as lost, one that
+    becomes a customer wins it; qualified again after nurture, it gets a new opportunity from the
+    new call — the first stays closed, as it was. At most one is open per lead."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.PROTECT, related_name="opportunities")
     discovery_call = models.OneToOneField(DiscoveryCall, on_delete=models.PROTECT, related_name="opportunity")
     name = models.CharField(max_length=200)
     amount = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
@@ -707,10 +718,19 @@ class Opportunity(models.Model):
     expected_close = models.DateField()
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="opportunities")
     created_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=4, choices=OpportunityStatus.choices, default=OpportunityStatus.OPEN)
+    closed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "opportunities"
+        constraints = [
+            models.UniqueConstraint(fields=["lead"], condition=Q(status="open"), name="one_open_opportunity_per_lead"),
+            models.CheckConstraint(
+                condition=Q(status="open", closed_at__isnull=True) | (~Q(status="open") & Q(closed_at__isnull=False)),
+                name="opportunity_open_xor_closed",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -23,6 +23,7 @@ from handoff.models import (
     Notification,
     NotificationKind,
     Opportunity,
+    OpportunityStatus,
     ReasonUse,
     RejectionReason,
     SlaClock,
@@ -258,13 +259,23 @@ class OpportunityLeadSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+OpportunityStatusField = _named_choice_field(OpportunityStatus.choices, "OpportunityStatus")
+
+
 class OpportunitySerializer(serializers.ModelSerializer):
+    """An opportunity, one per qualifying pass: `open`, or closed — `lost` when the lead left sales,
+    `won` when it became a customer — at `closed_at`."""
+
     lead = OpportunityLeadSerializer(read_only=True)
     owner = UserSummarySerializer(read_only=True)
+    status = OpportunityStatusField(read_only=True)
 
     class Meta:
         model = Opportunity
-        fields = ["id", "name", "lead", "discovery_call", "amount", "currency", "expected_close", "owner", "created_at"]
+        fields = [
+            "id", "name", "lead", "discovery_call", "amount", "currency", "expected_close", "owner", "created_at",
+            "status", "closed_at",
+        ]  # fmt: skip
         read_only_fields = fields
 
 
@@ -421,6 +432,21 @@ def _bant_messages(name: str) -> dict[str, str]:
     return {"required": message, "blank": message, "null": message}
 
 
+class CallTextField(serializers.CharField):
+    """A written answer of a call, normalised as the service counts it (`services.bant_text`):
+    one made only of invisible characters and spaces is blank, and refused as missing."""
+
+    def __init__(self, *, multiline: bool = False, **kwargs: Any) -> None:
+        self.multiline = multiline
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        value = services.bant_text(super().to_internal_value(data), multiline=self.multiline)
+        if not value and not self.allow_blank:
+            self.fail("blank")
+        return value
+
+
 class DiscoveryCallCreateSerializer(StrictInputMixin, serializers.Serializer):
     """A discovery call with BANT. Every BANT field is required; a missing one is named with what
     it needs. Whether `qualified` is allowed is the qualification policy's call (400 on `outcome`
@@ -435,12 +461,12 @@ class DiscoveryCallCreateSerializer(StrictInputMixin, serializers.Serializer):
         required=False, allow_blank=True, default="", help_text="ISO 4217 (e.g. USD); needed with an amount."
     )
     authority_role = AuthorityRoleField(error_messages=_bant_messages("authority_role"))
-    decision_maker = serializers.CharField(max_length=200, error_messages=_bant_messages("decision_maker"))
-    need_pain = serializers.CharField(max_length=10000, error_messages=_bant_messages("need_pain"))
-    need_use_case = serializers.CharField(max_length=10000, error_messages=_bant_messages("need_use_case"))
+    decision_maker = CallTextField(max_length=200, error_messages=_bant_messages("decision_maker"))
+    need_pain = CallTextField(multiline=True, max_length=10000, error_messages=_bant_messages("need_pain"))
+    need_use_case = CallTextField(multiline=True, max_length=10000, error_messages=_bant_messages("need_use_case"))
     timeframe = TimeframeField(error_messages=_bant_messages("timeframe"))
     expected_decision_date = serializers.DateField(error_messages=_bant_messages("expected_decision_date"))
-    notes = serializers.CharField(required=False, allow_blank=True, default="", max_length=10000)
+    notes = CallTextField(multiline=True, required=False, allow_blank=True, default="", max_length=10000)
     outcome = CallOutcomeField(
         error_messages={
             "required": "Choose the outcome of the call.",

@@ -8,6 +8,8 @@ lifecycle's `TransitionRefused`.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -20,6 +22,7 @@ from django.db import connection, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
+from crm.queue import enqueue
 from handoff.business_time import Calendar, CalendarError
 from handoff.models import (
     TIMEFRAME_MONTHS,
@@ -35,6 +38,7 @@ from handoff.models import (
     Notification,
     NotificationKind,
     Opportunity,
+    OpportunityStatus,
     QualificationPolicy,
     QueueAction,
     QueueReview,
@@ -52,6 +56,7 @@ from handoff.models import (
     TeamMembership,
     Timeframe,
 )
+from leads import lifecycle
 from leads import services as lead_services
 from leads.lifecycle import SALES_QUALIFIED, Actor, Stage, TransitionRefused, TransitionRequest
 from leads.models import Activity, Lead, StageTransition
@@ -128,11 +133,17 @@ def notify_many(notifications: list[Notification]) -> list[Notification]:
     ids = [notification.pk for notification in created]
 
     def email() -> None:
-        for pk in ids:
-            tasks.email_notification.delay(notification_id=pk)
+        # One task per EMAIL_BATCH notifications: a burst of automatic hand-offs (thousands of
+        # leads at once) sends a few dozen messages, not one per notification.
+        for start in range(0, len(ids), EMAIL_BATCH):
+            if not enqueue(tasks.email_notifications, notification_ids=ids[start : start + EMAIL_BATCH]):
+                return  # the broker is down: the pending-mail sweep sends them later
 
     transaction.on_commit(email)
     return created
+
+
+EMAIL_BATCH = 200
 
 
 def notification_email(*, notification_id: int) -> bool:
@@ -156,6 +167,20 @@ def notification_email(*, notification_id: int) -> bool:
         notification.emailed_at = timezone.now()
         notification.save(update_fields=["emailed_at"])
         return True
+
+
+def notifications_email(*, notification_ids: Iterable[int]) -> int:
+    """E-mail each of these notifications once (idempotent); returns how many were sent."""
+    return sum(notification_email(notification_id=pk) for pk in notification_ids)
+
+
+def notifications_email_pending(*, older_than: timedelta = timedelta(minutes=2), limit: int = 500) -> int:
+    """E-mail the notifications whose e-mail task never ran (the broker was down when they were
+    made): every few minutes, oldest first, each once (`notification_email` is idempotent)."""
+    pending = Notification.objects.filter(
+        emailed_at__isnull=True, created_at__lt=timezone.now() - older_than, recipient__email__gt=""
+    ).order_by("created_at", "id")
+    return notifications_email(notification_ids=list(pending.values_list("pk", flat=True)[:limit]))
 
 
 def notifications_mark_read(*, user: Any, ids: Iterable[int] | None = None) -> int:
@@ -500,6 +525,51 @@ def lead_reassign(
     return assignment
 
 
+# Sales holds a lead from its acceptance on, and while it is assigned to a rep.
+SALES_STAGES = frozenset({Stage.SAL, *SALES_QUALIFIED})
+# A permission of each role: whoever holds none of them has no role in Baton and owns nothing.
+ROLE_PERMISSIONS = ("leads.change_lead", "handoff.review_mql_queue", "handoff.work_leads")
+
+
+def lead_owner_change(*, lead: Lead, owner: Any, actor: Actor) -> None:
+    """Who may own a lead, and who may change its owner (asked by `leads.services.lead_update` and
+    `lead_create`, registered in HandoffConfig.ready), the lead locked by the caller.
+
+    A lead sales holds (assigned to a rep, or accepted and later) is owned by someone who works
+    leads (an SDR, a manager), and only a manager gives it another owner: for an assigned lead
+    that is a reassignment (`lead_reassign`: the old clock stops, the new rep gets a clock and a
+    notice); after conversion the open opportunity moves with the lead. Any other lead is owned
+    by someone with a role (a marketer, an SDR, a manager)."""
+    assignment = _open_assignment(lead) if lead.pk else None
+    held = assignment is not None or lead.stage in SALES_STAGES
+    if owner is not None:
+        name = owner.get_full_name() or owner.get_username()
+        if held and not owner.has_perm("handoff.work_leads"):
+            raise ValidationError(
+                {"owner": f"{name} does not work leads: a lead sales holds is owned by a sales rep or a manager."}
+            )
+        if not any(owner.has_perm(permission) for permission in ROLE_PERMISSIONS):
+            raise ValidationError(
+                {"owner": f"{name} has no role in Baton: a lead is owned by a marketer, a sales rep or a manager."}
+            )
+    if not held:
+        return
+    user = actor.user
+    if user is not None and not user.has_perm("handoff.reassign_lead"):
+        holder = assignment.rep if assignment is not None else lead.owner
+        with_whom = f" (it is with {holder})" if holder is not None else ""
+        raise ValidationError({"owner": f"Only managers reassign a lead sales holds{with_whom}; ask a manager."})
+    if owner is None:
+        raise ValidationError(
+            {"owner": "A lead sales holds keeps an owner: choose another rep, or reject the lead back to marketing."}
+        )
+    if assignment is not None:
+        if owner.pk != assignment.rep_id:
+            lead_reassign(lead_id=lead.pk, user=user, rep_id=owner.pk, reason=f"owner changed by {actor}")
+    else:
+        Opportunity.objects.filter(lead=lead, status=OpportunityStatus.OPEN).update(owner=owner)
+
+
 def review_clocks_end(*, lead_ids: list[int], end: str, at: datetime) -> int:
     """End the leads' stays in the MQL queue (their open review clocks), saying how."""
     if not lead_ids:
@@ -508,10 +578,35 @@ def review_clocks_end(*, lead_ids: list[int], end: str, at: datetime) -> int:
 
 
 def _end_assignment(assignment: Assignment, why: str, now: datetime) -> None:
-    Assignment.objects.filter(pk=assignment.pk).update(is_open=False, ended_at=now, end_reason=why)
+    """End an open assignment, stopping its clock if it still runs (one already ended stays as it is)."""
+    ended = Assignment.objects.filter(pk=assignment.pk, is_open=True).update(
+        is_open=False, ended_at=now, end_reason=why
+    )
+    if not ended:
+        return
     SlaClock.objects.filter(assignment=assignment, first_touch_at__isnull=True, stopped_at__isnull=True).update(
         stopped_at=now
     )
+
+
+def sales_on_stage_moves(moves: list[tuple[int, str, str]], now: datetime) -> None:
+    """Inside every stage change, whatever door made it (registered with
+    `leads.services.in_transition`): a lead leaving the funnel (recycled, disqualified) ends its
+    open assignment — its SLA clock stops — and loses its open opportunity; a lead becoming a
+    customer wins it. The handoff services make these moves too, so the ends are the same whether
+    the rep's reject button, the queue, the API's transition or the admin moved the lead."""
+    out = [lead_id for lead_id, _, target in moves if target in (Stage.RECYCLED, Stage.DISQUALIFIED)]
+    won = [lead_id for lead_id, _, target in moves if target == Stage.CUSTOMER]
+    if out:
+        for assignment in Assignment.objects.filter(lead_id__in=out, is_open=True):
+            _end_assignment(assignment, AssignmentEnd.REJECTED, now)
+        Opportunity.objects.filter(lead_id__in=out, status=OpportunityStatus.OPEN).update(
+            status=OpportunityStatus.LOST, closed_at=now
+        )
+    if won:
+        Opportunity.objects.filter(lead_id__in=won, status=OpportunityStatus.OPEN).update(
+            status=OpportunityStatus.WON, closed_at=now
+        )
 
 
 # --- Queue decisions (marketing side) ---------------------------------------------------------
@@ -783,6 +878,47 @@ def qualification_failures(
 CURRENCY_CODES = frozenset(currency.alpha_3 for currency in pycountry.currencies) - {"XTS", "XXX"}
 
 
+# The written answers of a call, and whether each is multi-line (its paragraphs are kept).
+CALL_TEXT_FIELDS: dict[str, bool] = {"decision_maker": False, "need_pain": True, "need_use_case": True, "notes": True}
+# Invisible characters that are not format (Cf) or control (Cc) ones: Unicode's default-ignorable
+# code points of other categories (the combining grapheme joiner, Hangul fillers, Khmer inherent
+# vowels, Mongolian free variation selectors, variation selectors).
+_IGNORABLE = frozenset(
+    {0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x3164, 0xFFA0, *range(0x180B, 0x1810), *range(0xFE00, 0xFE10),
+     *range(0xE0100, 0xE01F0)}
+)  # fmt: skip
+# Format characters that are seen: prepended concatenation marks (Arabic number signs and the like).
+_VISIBLE_FORMAT = frozenset({*range(0x0600, 0x0606), 0x06DD, 0x070F, 0x0890, 0x0891, 0x08E2, 0x110BD, 0x110CD})
+_JOINERS = "\u200c\u200d"  # zero-width non-joiner and joiner: spelling between two letters, padding elsewhere
+_LOOSE_JOINERS = re.compile(rf"(?<!\S)[{_JOINERS}]+|[{_JOINERS}]+(?!\S)")
+
+
+def _invisible(char: str) -> bool:
+    if char.isspace() or char in _JOINERS:
+        return False
+    code = ord(char)
+    if code in _IGNORABLE:
+        return True
+    return unicodedata.category(char) in ("Cf", "Cc", "Cs") and code not in _VISIBLE_FORMAT
+
+
+def bant_text(value: str, *, multiline: bool = False) -> str:
+    """A written answer as it counts and is stored: invisible characters taken out (format and
+    control characters — zero-width spaces, the BOM, bidirectional marks, soft hyphens, BEL — and
+    the other default-ignorable ones; a zero-width joiner or non-joiner only where it does not sit
+    between two characters, where it is spelling), whitespace collapsed to single spaces, and the
+    ends trimmed. A multi-line answer keeps its line breaks, with at most one empty line in a row.
+    An answer made only of invisible characters and spaces becomes "": it is missing. The same
+    words count in the form, the API and the service (which has the last word), and the database
+    refuses a qualified call whose answer has nothing visible (migration 0011)."""
+    text = "".join(char for char in value if not _invisible(char))
+    text = _LOOSE_JOINERS.sub("", text)
+    if not multiline:
+        return " ".join(text.split())
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
 def _clean_call(data: dict[str, Any], *, now: datetime, earliest: datetime, since: str) -> dict[str, Any]:
     """Every field of a call checked at once, before anything is written: the BANT answers, the
     choices, the currency, and the dates — held between `earliest` (see _earliest_fact, `since`
@@ -792,6 +928,9 @@ def _clean_call(data: dict[str, Any], *, now: datetime, earliest: datetime, sinc
     for name in unknown:
         errors[name] = ["Not a discovery-call field."]
     cleaned = {name: data.get(name) for name in CALL_FIELDS}
+    for name, multiline in CALL_TEXT_FIELDS.items():
+        if isinstance(cleaned[name], str):
+            cleaned[name] = bant_text(cleaned[name], multiline=multiline)
     for name in BANT_FIELDS:
         value = cleaned[name]
         if value is None or (isinstance(value, str) and not value.strip()):
@@ -900,8 +1039,8 @@ def lead_convert_to_sql(*, lead_id: int, call_id: int, user: Any) -> Opportunity
         raise ValidationError({"call": "That discovery call is not one of this lead's."})
     if call.outcome != CallOutcome.QUALIFIED:
         raise ValidationError({"call": "Only a call whose outcome is “qualified” converts a lead."})
-    if Opportunity.objects.filter(lead=lead).exists():
-        raise ValidationError({"lead": "This lead already has an opportunity."})
+    if Opportunity.objects.filter(lead=lead, status=OpportunityStatus.OPEN).exists():
+        raise ValidationError({"lead": "This lead already has an open opportunity."})
     now = timezone.now()
     decision = call.expected_decision_date
     if decision < timezone.localdate(now):
@@ -973,6 +1112,74 @@ def lead_advance(*, lead_id: int, user: Any, to: str, reason: str = "") -> Lead:
         ):
             raise PermissionDenied("Only the lead's owner or a manager can move its opportunity on.")
         return lead_services.lead_transition(lead_id=lead.pk, to=to, actor=Actor(user=user), reason=reason)
+
+
+# --- One way to change a stage ---------------------------------------------------------------
+
+# Moves only the handoff's own doors make, and where those doors are ({id}: the lead's).
+OWN_DOOR: dict[Stage, str] = {
+    Stage.SAL: (
+        "A lead becomes SAL when the rep it is assigned to accepts it: Accept on its work page, "
+        "or POST /api/v1/leads/{id}/accept/."
+    ),
+    Stage.SQL: (
+        "A lead becomes SQL when its qualifying discovery call is logged — on its work page, or with "
+        "POST /api/v1/leads/{id}/discovery-calls/ — which also opens the opportunity."
+    ),
+}
+FALLBACK_REASON_CODE = "other"  # a generic door's exit without a reason from the list: "Other", its words the note
+
+
+@transaction.atomic
+def lead_move(*, lead_id: int, to: str, user: Any, reason: str = "", reason_code: str = "") -> Lead:
+    """The stage change of the generic doors — the lead page, the API's transition endpoint, the
+    admin's actions (registered with `leads.services.register_mover`) — made by the service that
+    owns the move, with that service's permissions, so assignments, clocks, opportunities, review
+    clocks, rejections and queue reviews open and close as they do from the queue and the work
+    pages, and a refusal says the same:
+
+    - to SAL or SQL: refused (after the lifecycle's own rules: the graph, the BANT guard), naming
+      the door that makes it (acceptance; the qualifying call, which opens the opportunity);
+    - to opportunity or customer: `lead_advance` (the lead's owner or a manager);
+    - out of the funnel (recycled, disqualified) from sales' hands (SAL or later, or an MQL assigned
+      to a rep who, or whose manager, acts): `lead_reject`; from an MQL otherwise: the queue's
+      `lead_send_to_nurture` / `lead_disqualify_from_queue` (marketers and managers; refused for a
+      lead handed off to sales). The reason is `reason_code` from the managed list or, without
+      one, “Other” with `reason` as its note; a reason in words is still required;
+    - every other move (to MQL by hand, out of the funnel from lead, recycled or disqualified)
+      touches nothing of sales': `leads.services.lead_transition`, for whoever changes leads.
+    """
+    try:
+        target = Stage(to)
+    except ValueError as exc:
+        raise TransitionRefused(f"“{to}” is not a stage.", code="unknown_stage") from exc
+    lead = _lock_lead(lead_id)
+    source = Stage(lead.stage)
+    if target in OWN_DOOR:
+        request = TransitionRequest(
+            lead=lead, from_stage=source, to_stage=target, actor=Actor(user=user), reason=reason, context={}
+        )
+        lifecycle.check(request)
+        raise TransitionRefused(OWN_DOOR[target].format(id=lead.pk), code="own_door")
+    if target in (Stage.OPPORTUNITY, Stage.CUSTOMER):
+        return lead_advance(lead_id=lead.pk, user=user, to=target, reason=reason)
+    if target in (Stage.RECYCLED, Stage.DISQUALIFIED) and source in (Stage.MQL, *SALES_STAGES):
+        if not reason.strip() and not reason_code:
+            raise TransitionRefused(
+                f"A reason is required to move a lead to {target.label}.", code="reason_required", field="reason"
+            )
+        code = reason_code or FALLBACK_REASON_CODE
+        assignment = _open_assignment(lead)
+        if source in SALES_STAGES or (assignment is not None and can_act_on(user, lead, assignment)):
+            return lead_reject(lead_id=lead.pk, user=user, to=target, reason_code=code, note=reason)
+        if target == Stage.RECYCLED:
+            return lead_send_to_nurture(lead_id=lead.pk, user=user, reason_code=code, note=reason)
+        return lead_disqualify_from_queue(lead_id=lead.pk, user=user, reason_code=code, note=reason)
+    _require(user, "leads.change_lead", "Only marketers and managers change a lead's stage by hand.")
+    if reason_code and target in (Stage.RECYCLED, Stage.DISQUALIFIED):
+        use = ReasonUse.RECYCLE if target == Stage.RECYCLED else ReasonUse.DISQUALIFY
+        reason = _reason_text(_reason(reason_code, use), reason)
+    return lead_services.lead_transition(lead_id=lead.pk, to=target, actor=Actor(user=user), reason=reason)
 
 
 # --- The SLA sweep -----------------------------------------------------------------------------

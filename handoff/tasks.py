@@ -25,6 +25,18 @@ def email_notification(*, notification_id: int) -> None:
 
 
 @shared_task(
+    name="handoff.email_notifications",
+    ignore_result=True,
+    autoretry_for=(OSError, OperationalError),
+    retry_backoff=True,
+    max_retries=5,
+)
+def email_notifications(*, notification_ids: list[int]) -> None:
+    """A batch of notifications e-mailed (each once: a retry skips those already sent)."""
+    services.notifications_email(notification_ids=notification_ids)
+
+
+@shared_task(
     name="handoff.drain_handoff_requests",
     ignore_result=True,
     autoretry_for=(OperationalError,),
@@ -44,3 +56,9 @@ def review_sweep() -> dict[str, int]:
     from handoff import automation
 
     return automation.review_sweep()
+
+
+@shared_task(name="handoff.email_pending_notifications", ignore_result=True)
+def email_pending_notifications() -> int:
+    """Every five minutes: e-mail notifications whose own e-mail task was never sent."""
+    return services.notifications_email_pending()

@@ -6,7 +6,9 @@ The admin obeys the same rules as every other entry point:
   domain, creation recorded in the stage history) and edited through `leads.services.lead_update`.
 - `Lead.stage`, `stage_changed_at` and the scores are read-only. The stage moves only through
   `leads.services.lead_transition`: the "Move selected leads to stage" action on the lead list and
-  the "Move to stage" page linked from a lead both call it, and report refusals as messages.
+  the "Move to stage" page linked from a lead both call `leads.services.lead_move`, which makes
+  the move through the handoff service that owns it (rejection, the queue, advance) with its
+  permissions, as the pages and the API do, and report refusals as messages.
 - Stage history is append-only: nobody, not even a superuser, may add, change or delete a
   `StageTransition` here. A lead shows its latest transitions and activities inline (capped), with
   links to the full, filtered lists.
@@ -41,7 +43,7 @@ from django.utils.http import urlencode
 
 from leads import ingestion, lifecycle, services
 from leads.domains import normalise_domain
-from leads.lifecycle import Actor, Stage, TransitionRefused
+from leads.lifecycle import Actor, Stage
 from leads.models import (
     Activity,
     ActivityType,
@@ -469,6 +471,17 @@ class LeadAdmin(BigTableAdmin):
         kwargs["form"] = LeadAddForm if obj is None else LeadChangeForm
         return super().get_form(request, obj, change=change, **kwargs)
 
+    def changeform_view(
+        self, request: HttpRequest, object_id: str | None = None, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        """A save the services refuse (who may own the lead, or change its owner) is undone — the
+        admin's transaction rolls back — and said, instead of a server error."""
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ValidationError as refused:
+            self.message_user(request, " ".join(refused.messages), messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
     def save_model(self, request: HttpRequest, obj: Lead, form: forms.ModelForm, change: bool) -> None:
         actor = Actor(user=request.user)
         if not change:
@@ -548,11 +561,11 @@ class LeadAdmin(BigTableAdmin):
     ) -> tuple[int, list[tuple[Lead, str]]]:
         actor = Actor(user=request.user)
         moved, refused = 0, []
-        for lead in leads:
+        for lead in leads:  # each in its own transaction, through the same services as the pages
             try:
-                services.lead_transition(lead_id=lead.pk, to=to_stage, actor=actor, reason=reason)
-            except TransitionRefused as refusal:
-                refused.append((lead, refusal.message))
+                services.lead_move(lead_id=lead.pk, to=to_stage, actor=actor, reason=reason)
+            except services.MOVE_REFUSALS as exc:
+                refused.append((lead, services.move_refusal(exc).message))
             else:
                 moved += 1
         return moved, refused
@@ -574,13 +587,14 @@ class LeadAdmin(BigTableAdmin):
         form = MoveToStageForm(request.POST or None, lead=lead)
         if request.method == "POST" and form.is_valid():
             try:
-                services.lead_transition(
+                services.lead_move(
                     lead_id=lead.pk,
                     to=form.cleaned_data["to_stage"],
                     actor=Actor(user=request.user),
                     reason=form.cleaned_data["reason"],
                 )
-            except TransitionRefused as refusal:
+            except services.MOVE_REFUSALS as exc:
+                refusal = services.move_refusal(exc)
                 form.add_error(refusal.field if refusal.field in form.fields else None, refusal.message)
                 self.message_user(request, refusal.message, messages.ERROR)
             else:

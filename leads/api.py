@@ -26,7 +26,6 @@ from drf_spectacular.utils import (
 )
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -34,6 +33,7 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
+from crm import parsers
 from crm.api import AuthenticateHeaderMixin, DocumentedFilterSetBackend, refuse_large_body
 from leads import ingestion, selectors, services
 from leads.filters import DEFAULT_SORT, LEAD_SORTS, LeadFilter, lead_sort_ordering
@@ -162,7 +162,7 @@ class LeadViewSet(AuthenticateHeaderMixin, viewsets.GenericViewSet):
 
     @extend_schema(
         summary="A lead's activities, newest first",
-        responses={200: ActivitySerializer(many=True), 404: _ERRORS[404]},
+        responses={200: ActivitySerializer(many=True), 400: _ERRORS[400], 404: _ERRORS[404]},
     )
     @action(
         detail=True,
@@ -192,8 +192,13 @@ class LeadViewSet(AuthenticateHeaderMixin, viewsets.GenericViewSet):
 
     @extend_schema(
         summary="Move a lead to another stage",
-        description="The only way to change a lead's stage. Refused moves answer 409 with "
-        '`{"detail": message, "code": code, <field>: [message]}` and change nothing.',
+        description="Through the same services, and with the same permissions, as the pages: out of "
+        "the funnel from sales' hands is the rep's rejection (the assignment ends, its SLA clock stops, "
+        "an open opportunity is lost) — a marketer may not — and from the MQL queue the queue's "
+        "decision; to opportunity or customer is the owner's or a manager's advance. SAL (acceptance) "
+        "and SQL (the qualifying call) are refused with the endpoint that makes them. Refused moves "
+        'answer 409 with `{"detail": message, "code": code, <field>: [message]}`, 403 when your role '
+        "or the lead's assignment does not allow them, 400 naming the field, and change nothing.",
         request=LeadTransitionSerializer,
         responses={
             200: LeadSerializer,
@@ -211,10 +216,11 @@ class LeadViewSet(AuthenticateHeaderMixin, viewsets.GenericViewSet):
         lead = self.get_object()
         serializer = LeadTransitionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        services.lead_transition(
+        services.lead_move(
             lead_id=lead.pk,
             to=serializer.validated_data["to"],
             reason=serializer.validated_data["reason"],
+            reason_code=serializer.validated_data["reason_code"],
             actor=Actor(user=request.user),
         )
         return Response(LeadSerializer(selectors.lead_get(user=request.user, lead_id=lead.pk)).data)
@@ -316,8 +322,11 @@ class ActivityTypeViewSet(AuthenticateHeaderMixin, mixins.ListModelMixin, viewse
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List campaigns"),
-    retrieve=extend_schema(summary="Get a campaign by slug"),
+    list=extend_schema(summary="List campaigns", responses={200: CampaignSerializer(many=True), 400: _ERRORS[400]}),
+    retrieve=extend_schema(
+        summary="Get a campaign by slug",
+        responses={200: CampaignSerializer, 404: OpenApiResponse(OpenApiTypes.OBJECT, description="No such campaign.")},
+    ),
     create=extend_schema(
         summary="Create a campaign",
         request=CampaignCreateSerializer,
@@ -383,12 +392,19 @@ def _batch_items(data: Any) -> list[Any]:
         "`created`, `duplicate` (this `source_system` + `external_id` was recorded before, or earlier "
         "in the batch: re-sending is safe, even while an earlier attempt is still being processed) or "
         "`error` with `{field: [problem]}`. Only a request that is not a batch at all is refused as a "
-        "whole: 400 for malformed JSON, a body that is not a "
+        f"whole: 400 for malformed JSON (nested more than {parsers.MAX_JSON_DEPTH} levels deep, or a "
+        "string holding a NUL character or a lone surrogate, named by its place in the body), a body that is not a "
         f'list (or `{{"items": [...]}}`), or more than {ingestion.MAX_ITEMS_PER_BATCH:,} items (naming '
         "`items`); 413 for a body over 20 MB; 415 for anything but JSON.\n\n"
-        "Needs the `add_activity` permission (Marketer, Manager, SDR roles); integrations use the "
+        "Needs the `add_activity` permission (Marketer, Manager, SDR roles). Creating a lead for an "
+        "unknown email also needs `add_lead`, and its new company or campaign `add_company` / "
+        "`add_campaign` (Marketer, Manager): without them such an item is an `email` error, or the "
+        "lead is created without the company or campaign that does not exist yet. Integrations use the "
         "token of a user with the Marketer role, and the history shows that user as the creator of "
-        "new leads. New activities are scored shortly after, in the background."
+        "new leads. New activities are scored shortly after, in the background.\n\n"
+        "UTM values are printable text of at most 200 characters; `utm_campaign` names the campaign "
+        "by its slug (lower case, other characters made `-`: `Spring Launch` → `spring-launch`). "
+        "Concurrent batches that share leads and external ids are safe: each activity is stored once."
     ),
     request=PolymorphicProxySerializer(
         component_name="ActivityBatch",
@@ -458,13 +474,21 @@ class ActivityIngestView(AuthenticateHeaderMixin, APIView):
     fraction of a second.
     """
 
-    parser_classes = [JSONParser]
+    # JSON only (multipart or a form is a 415); NUL and lone surrogates are each item's own error.
+    parser_classes = [parsers.BatchJSONParser]
     required_permissions = ["leads.add_activity"]
 
     def post(self, request: Request) -> Response:
         refuse_large_body(request, max_bytes=ACTIVITY_BATCH_MAX_BYTES)
         items = _batch_items(request.data)
-        results = ingestion.activities_ingest(items=items, actor=Actor(user=request.user))
+        user = request.user  # its permissions are cached on it by the permission check: no queries
+        results = ingestion.activities_ingest(
+            items=items,
+            actor=Actor(user=user),
+            may_create_leads=user.has_perm("leads.add_lead"),
+            may_create_companies=user.has_perm("leads.add_company"),
+            may_create_campaigns=user.has_perm("leads.add_campaign"),
+        )
         counts = {"created": 0, "duplicate": 0, "error": 0}
         rows = []
         for result in results:
@@ -590,7 +614,9 @@ class FormCaptureView(APIView):
     authentication_classes: list[Any] = []  # no session, so no CSRF; the form key is the credential
     permission_classes = [AllowAny]
     throttle_classes = [FormCaptureIPThrottle, FormCaptureKeyThrottle]
-    parser_classes = [JSONParser, FormParser, MultiPartParser]
+    # Baton's parsers (crm.parsers): the nesting limit and the NUL check run before a throttle
+    # reads the body for the form key.
+    parser_classes = [parsers.JSONParser, parsers.FormParser, parsers.MultiPartParser]
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         refuse_large_body(request, max_bytes=FORM_CAPTURE_MAX_BYTES)  # before a throttle parses it

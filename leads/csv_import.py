@@ -26,7 +26,9 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from leads import ingestion, services
+from crm import csv_cells
+from crm.queue import enqueue_on_commit
+from leads import ingestion, jobs, services
 from leads.lifecycle import Actor
 from leads.models import CsvImport, ImportKind, Job, JobStatus, Lead
 
@@ -231,7 +233,7 @@ def csv_import_start(*, import_id: int) -> Job:
     )
     record.job = job
     record.save(update_fields=["job"])
-    transaction.on_commit(lambda: tasks.run_csv_import.delay(job_id=job.pk))
+    enqueue_on_commit(tasks.run_csv_import, job_id=job.pk)
     return job
 
 
@@ -280,7 +282,7 @@ class _Failures:
 
     def __init__(self, headers: list[str]) -> None:
         self.buffer = io.StringIO()
-        self.writer = csv.writer(self.buffer)
+        self.writer = csv_cells.writer(self.buffer)  # the rows' own values: no cell may run as a formula
         self.writer.writerow(["row", "error", *headers])
         self.count = 0
 
@@ -294,7 +296,10 @@ def job_run_csv_import(*, job_id: int) -> Job:
     if job.is_finished:
         return job
     record = CsvImport.objects.select_related("created_by").get(pk=job.params["import_id"])
-    Job.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING, started_at=timezone.now(), done=0)
+    # A restarted import runs from its first row again: what it stored before is found again
+    # (leads by e-mail, activities by their line's external id) and counted as unchanged or duplicate.
+    if jobs.job_claim(job_id=job.pk) is None:  # another run is at it
+        return Job.objects.get(pk=job.pk)
     failures = _Failures(record.headers)
     counts = {"created": 0, "updated": 0, "unchanged": 0, "duplicate": 0, "failed": 0}
     done = 0
@@ -305,11 +310,9 @@ def job_run_csv_import(*, job_id: int) -> Job:
             else:
                 _import_leads(record, chunk, counts, failures)
             done += len(chunk)
-            Job.objects.filter(pk=job.pk).update(done=done)
+            jobs.job_progress(job_id=job.pk, done=done)
     except Exception as exc:
-        Job.objects.filter(pk=job.pk).update(
-            status=JobStatus.FAILED, error=f"The import stopped: {exc}", finished_at=timezone.now()
-        )
+        jobs.job_fail(job_id=job.pk, error=f"The import stopped: {exc}")
         raise
     counts["failed"] = failures.count
     if failures.count:

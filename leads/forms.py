@@ -18,20 +18,10 @@ from django.core.validators import RegexValidator
 from leads.lifecycle import Stage, TransitionRefused, allowed_targets
 from leads.models import Campaign, Channel, Lead
 
-# Stage changes made from the lead page for now. The sales stages (SAL, SQL, opportunity,
-# customer) are reached through their own flows: acceptance, the qualifying call, conversion.
+# Stage changes the lead page offers. The sales stages (SAL, SQL, opportunity, customer) are
+# reached through their own flows — acceptance, the qualifying call, advancing the opportunity —
+# and a posted one is answered by handoff's dispatcher (`leads.services.lead_move`), naming them.
 MANUAL_TARGETS: tuple[Stage, ...] = (Stage.MQL, Stage.RECYCLED, Stage.DISQUALIFIED)
-# Where each of those flows is, for a move the lifecycle would allow but the lead page does not
-# make (see `LeadTransitionView`). The flows live in `handoff`, named here in words only.
-OWN_FLOW: dict[Stage, str] = {
-    Stage.SAL: "A lead becomes SAL when the SDR it is assigned to accepts it on the work page.",
-    Stage.SQL: (
-        "A lead becomes SQL when its qualifying discovery call is logged on the work page, "
-        "which also opens the opportunity."
-    ),
-    Stage.OPPORTUNITY: "The opportunity is moved on from the work page, by the lead's owner or a manager.",
-    Stage.CUSTOMER: "The opportunity is moved on from the work page, by the lead's owner or a manager.",
-}
 # Stages the stage select shows, disabled, when the lifecycle allows them from the lead's stage:
 # the person sees the move exists and what it needs, in the option and in a hint next to the
 # form (the hint's id, and the words added to the option's label).
@@ -183,9 +173,9 @@ class StageChangeForm(forms.Form):
 
     Any stage passes the form, so that a move the page does not offer (a crafted POST, a stale
     page, `sql` on a lead whose call is not logged) answers with the lifecycle's own reason
-    rather than "Select a valid choice": the view asks `leads.lifecycle.check` for it. Only
-    MANUAL_TARGETS are moves the page makes, through `leads.services.lead_transition`, which
-    refuses one the lead can no longer make (someone else moved it first) naming the rule.
+    rather than "Select a valid choice": the view moves it through `leads.services.lead_move`,
+    whose rules (the lifecycle's, and handoff's services with their permissions) refuse what the
+    lead cannot make, or the user may not, naming the rule. The select offers MANUAL_TARGETS.
 
     SQL, where the lifecycle allows it (from MQL or SAL), is shown as a disabled option described
     by a hint next to the form: a manager looking for "SQL" learns it needs a logged discovery
@@ -246,10 +236,6 @@ class StageChangeForm(forms.Form):
         """Mark every field with an error invalid, described by its error."""
         for name in self.errors:
             self.mark_invalid(name)
-
-    def is_manual(self, to: str) -> bool:
-        """Whether the lead page makes this move itself (the lifecycle may still refuse it)."""
-        return to in MANUAL_TARGETS
 
 
 def stage_change_targets(stage: str) -> list[Stage]:

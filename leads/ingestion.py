@@ -8,21 +8,37 @@ second possible), all in one transaction, so nothing is ever half-written: one q
 leads by email, and one INSERT stores the activities, skipping the (source system, external id)
 pairs already stored (see `leads.ingestion_sql`), so re-sent and racing batches are answered
 `duplicate` rather than failing. New leads are created on the way, with their company (by
-email domain), campaign (by utm_campaign) and creation history.
+email domain), campaign (by utm_campaign) and creation history — for a sender whose permissions
+allow it (`add_lead`, `add_company`, `add_campaign`): for anyone else an unknown email is that
+item's error and an unknown company or campaign is left out.
+
+Fifty overlapping batches at once neither deadlock nor fail on a unique constraint: every
+get-or-create is `INSERT … ON CONFLICT DO NOTHING` followed by a re-read (companies by domain,
+campaigns by slug, leads by email, activities by source system + external id, rescore requests by
+lead), and every batch takes those keys in one order — table by table in the order just listed,
+each table's rows sorted by its key — so no two batches ever wait for each other in a circle. What
+remains possible (a deadlock with another kind of write, such as a lead being promoted while its
+activity arrives, or a serialisation failure) rolls the batch back and runs it again, at most
+`WRITE_ATTEMPTS` times with a jittered pause: safe, because nothing of a rolled-back attempt is
+kept and re-sent items are recognised by their external id.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import re
 import secrets
+import time
+import unicodedata
 from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import OperationalError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -31,9 +47,15 @@ from leads.domains import is_free_mail_domain, normalise_domain
 from leads.lifecycle import Actor, Stage
 from leads.models import Activity, ActivityType, Campaign, Channel, Company, FormSource, Lead, StageTransition
 
+logger = logging.getLogger(__name__)
+
 MAX_ITEMS_PER_BATCH = 5_000
 MAX_PROPERTIES_BYTES = 16_384
 FUTURE_TOLERANCE = timedelta(minutes=5)
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)  # anything older is a typo (or year 1, which breaks dates)
+WRITE_ATTEMPTS = 3  # a batch rolled back by a deadlock or a serialisation failure is run again
+# PostgreSQL's SQLSTATEs for "roll back and try again": serialization_failure, deadlock_detected.
+_RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
 
 LEAD_FIELDS: dict[str, int] = {  # field -> max length
     "first_name": 100,
@@ -43,6 +65,10 @@ LEAD_FIELDS: dict[str, int] = {  # field -> max length
     "company_name": 200,
 }
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
+# Each UTM value: what the API documents (UtmSerializer) and what the campaign slug (and its name,
+# made from the slug) hold.
+UTM_MAX_LENGTH = 200
+CAMPAIGN_SLUG_MAX_LENGTH = 200
 ITEM_FIELDS = frozenset({"email", "type", "occurred_at", "source_system", "external_id", "properties", "lead", "utm"})
 
 # `dict` first: what JSON parses to, and a much cheaper isinstance check than the Mapping ABC.
@@ -131,10 +157,32 @@ def parse_timestamp(value: Any, *, field_name: str = "occurred_at", now: datetim
         raise ValidationError({field_name: "Give a time zone, e.g. 2026-11-22T09:30:00Z or +01:00."})
     if parsed > now + FUTURE_TOLERANCE:
         raise ValidationError({field_name: "This date-time is in the future."})
+    if parsed < EARLIEST:
+        raise ValidationError({field_name: "This date-time is before 1970: check the year."})
     return parsed
 
 
-def _text(value: Any, name: str, max_length: int, errors: dict[str, list[str]]) -> str:
+# Characters no item's text may hold: control characters (NUL, tabs, line breaks, escapes), lone
+# surrogates (half of a character, which cannot even be encoded to be stored) and the Unicode line
+# and paragraph separators. PostgreSQL cannot store NUL at all: one such value failed the batch.
+_NOT_TEXT = frozenset({"Cc", "Cs", "Zl", "Zp"})
+# Identifiers and UTM values, which are matched, grouped and shown as given, also refuse invisible
+# formatting characters (zero-width spaces, direction marks, soft hyphens) that make two values
+# look the same. Names keep them: some scripts need a zero-width joiner.
+_NOT_CODE = _NOT_TEXT | {"Cf"}
+_TEXT_PROBLEM = "Contains a control character (such as NUL, a tab or a line break) or a lone surrogate."
+_CODE_PROBLEM = "Must be printable text: no control, invisible or line-break characters."
+
+
+def _has_characters(text: str, categories: frozenset[str]) -> bool:
+    # Callers ask only when text.isprintable() is false, the fast test: false for every category
+    # refused, and for a few allowed ones (non-breaking and other spaces, private use, unassigned).
+    return any(unicodedata.category(char) in categories for char in text)
+
+
+def _text(value: Any, name: str, max_length: int, errors: dict[str, list[str]], *, code: bool = False) -> str:
+    """The trimmed text, or "" with the problem added to `errors[name]`. `code`: an identifier or a
+    UTM value, which must also be free of invisible characters."""
     if value is None:
         return ""
     if isinstance(value, bool) or not isinstance(value, str | int | float):
@@ -143,7 +191,60 @@ def _text(value: Any, name: str, max_length: int, errors: dict[str, list[str]]) 
     text = str(value).strip()
     if len(text) > max_length:
         errors.setdefault(name, []).append(f"At most {max_length} characters (got {len(text)}).")
+    if not text.isprintable() and _has_characters(text, _NOT_CODE if code else _NOT_TEXT):
+        errors.setdefault(name, []).append(_CODE_PROBLEM if code else _TEXT_PROBLEM)
     return text
+
+
+_SLUG = re.compile(r"[-a-z0-9_]+")
+_NOT_SLUG = re.compile(r"[^-a-z0-9_]+")
+
+
+def campaign_slug(value: str) -> str:
+    """The slug of the campaign a utm_campaign value names: lower-case ASCII letters, digits, `-`
+    and `_`, accents dropped and any other run of characters made one `-` (“Spring Launch 2026”
+    → `spring-launch-2026`), so that every campaign's slug is a valid one. "" if nothing is left."""
+    slug = value.strip().lower()
+    if not _SLUG.fullmatch(slug):
+        folded = unicodedata.normalize("NFKD", slug).encode("ascii", "ignore").decode()
+        slug = _NOT_SLUG.sub("-", folded).strip("-")
+    return slug[:CAMPAIGN_SLUG_MAX_LENGTH]
+
+
+def clean_utm(raw: Mapping[str, Any], errors: dict[str, list[str]], *, prefix: str = "utm.") -> dict[str, str]:
+    """The UTM values given: each printable and at most UTM_MAX_LENGTH characters long, and
+    `utm_campaign` turned into its campaign's slug. Problems go to `errors`, named `<prefix><field>`."""
+    utm: dict[str, str] = {}
+    for name in UTM_FIELDS:
+        if name in raw:
+            utm[name] = _text(raw[name], f"{prefix}{name}", UTM_MAX_LENGTH, errors, code=True)
+    campaign = utm.get("utm_campaign")
+    if campaign and f"{prefix}utm_campaign" not in errors:
+        utm["utm_campaign"] = campaign_slug(campaign)
+        if not utm["utm_campaign"]:
+            errors[f"{prefix}utm_campaign"] = [f"“{campaign}” has no letter or digit to name a campaign by."]
+    return utm
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _properties_problem(properties: Any) -> str | None:
+    """A string (or key) in the properties that cannot be stored, NUL or a lone surrogate, named by its path."""
+    stack: list[tuple[str, Any]] = [("", properties)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            if _UNSTORABLE.search(value):
+                where = _UNSTORABLE.sub(lambda found: f"\\u{ord(found.group()):04x}", path)
+                return f"“{where}” holds a NUL character or a lone surrogate, which cannot be stored."
+        elif isinstance(value, _OBJECT):
+            for key, item in value.items():
+                key_path = f"{path}.{key}" if path else str(key)
+                stack += [(key_path, str(key)), (key_path, item)]
+        elif isinstance(value, list | tuple):
+            stack += [(f"{path}[{index}]", item) for index, item in enumerate(value)]
+    return None
 
 
 def _email(value: Any, seen: dict[Any, str | dict[str, list[str]]]) -> str | dict[str, list[str]]:
@@ -187,8 +288,8 @@ def _validate_item(
             occurred_at = parse_timestamp(raw["occurred_at"], now=now)
         except ValidationError as exc:
             errors.update(exc.message_dict)
-    source_system = _text(raw.get("source_system"), "source_system", 50, errors) or default_source
-    external_id = _text(raw.get("external_id"), "external_id", 200, errors)
+    source_system = _text(raw.get("source_system"), "source_system", 50, errors, code=True) or default_source
+    external_id = _text(raw.get("external_id"), "external_id", 200, errors, code=True)
     properties = raw.get("properties") or {}
     properties_json = ""
     if not isinstance(properties, _OBJECT):
@@ -201,6 +302,11 @@ def _validate_item(
         else:
             if len(properties_json) > MAX_PROPERTIES_BYTES:
                 errors["properties"] = [f"At most {MAX_PROPERTIES_BYTES // 1024} KB of JSON."]
+            # The encoder escapes NUL as \u0000 and every surrogate as \udxxx: without either, all is well.
+            elif "\\u0000" in properties_json or "\\ud" in properties_json:
+                problem = _properties_problem(properties)
+                if problem:
+                    errors["properties"] = [problem]
     lead: dict[str, str] = {}
     raw_lead = raw.get("lead") or {}
     if not isinstance(raw_lead, _OBJECT):
@@ -218,16 +324,27 @@ def _validate_item(
     elif raw_utm:
         for name in sorted(raw_utm.keys() - set(UTM_FIELDS)):
             errors[f"utm.{name}"] = [f"Unknown field; expected some of: {', '.join(UTM_FIELDS)}."]
-        for name in UTM_FIELDS:
-            if name in raw_utm:
-                utm[name] = _text(raw_utm[name], f"utm.{name}", 200, errors)
+        utm = clean_utm(raw_utm, errors)
     if errors:
         return ItemResult(index, "error", errors=errors)
     return _Item(index, email, code, occurred_at, source_system, external_id, properties_json, lead, utm)
 
 
-def activities_ingest(*, items: Sequence[Any], actor: Actor, default_source_system: str = "api") -> list[ItemResult]:
-    """Record a batch of activities; see the module docstring. Results are in input order."""
+def activities_ingest(
+    *,
+    items: Sequence[Any],
+    actor: Actor,
+    default_source_system: str = "api",
+    may_create_leads: bool = True,
+    may_create_companies: bool = True,
+    may_create_campaigns: bool = True,
+) -> list[ItemResult]:
+    """Record a batch of activities; see the module docstring. Results are in input order.
+
+    The `may_create_*` flags are the sender's permissions (`add_lead`, `add_company`,
+    `add_campaign`): without the first, an item for an unknown email is an error; without the
+    others, new leads get only the companies and campaigns that exist.
+    """
     if len(items) > MAX_ITEMS_PER_BATCH:
         raise ValidationError(
             {"items": f"At most {MAX_ITEMS_PER_BATCH} activities per request (got {len(items)}); split the batch."}
@@ -249,16 +366,67 @@ def activities_ingest(*, items: Sequence[Any], actor: Actor, default_source_syst
         else:
             valid.append(checked)
     if valid:
-        with transaction.atomic():
-            _write(valid, results, actor=actor, now=now, hot_types=hot_types)
+        creates = _Creates(may_create_leads, may_create_companies, may_create_campaigns)
+        _write_retrying(valid, results, actor=actor, now=now, hot_types=hot_types, creates=creates)
     return [results[index] for index in range(len(items))]
 
 
+@dataclass(frozen=True)
+class _Creates:
+    leads: bool
+    companies: bool
+    campaigns: bool
+
+
+NO_LEAD_MESSAGE = "No lead has this email, and you may not create leads (that needs the add_lead permission)."
+BUSY_MESSAGE = (
+    f"Not stored: the database stayed busy with concurrent writes through {WRITE_ATTEMPTS} tries. Send this "
+    "item again; re-sending is safe (an item with an external_id is never stored twice)."
+)
+
+
+def _write_retrying(valid: list[_Item], results: dict[int, ItemResult], **options: Any) -> None:
+    """`_write` in a transaction, run again from the start when the database rolled it back as a
+    deadlock victim or for a serialisation failure; after WRITE_ATTEMPTS such tries, every item is
+    answered with an error saying to send it again (per item, like every other answer)."""
+    for attempt in range(1, WRITE_ATTEMPTS + 1):
+        try:
+            with transaction.atomic():
+                _write(valid, results, **options)
+            return
+        except OperationalError as exc:
+            if _sqlstate(exc) not in _RETRYABLE_SQLSTATES:
+                raise
+            logger.warning(
+                "Ingestion batch of %d items rolled back (try %d of %d): %s", len(valid), attempt, WRITE_ATTEMPTS, exc
+            )
+            if attempt < WRITE_ATTEMPTS:  # 25–50 ms, then 50–100 ms: the other transaction finishes meanwhile
+                time.sleep((25 << (attempt - 1)) * (1 + secrets.randbelow(1000) / 1000) / 1000)
+    for item in valid:
+        results[item.index] = ItemResult(item.index, "error", errors={"non_field_errors": [BUSY_MESSAGE]})
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    cause = exc.__cause__  # the driver's error: psycopg 3 names the code `sqlstate`, psycopg2 `pgcode`
+    return getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+
+
 def _write(
-    valid: list[_Item], results: dict[int, ItemResult], *, actor: Actor, now: datetime, hot_types: frozenset[str]
+    valid: list[_Item],
+    results: dict[int, ItemResult],
+    *,
+    actor: Actor,
+    now: datetime,
+    hot_types: frozenset[str],
+    creates: _Creates,
 ) -> None:
     lead_ids, created_emails = leads_get_or_create_bulk(
-        specs={item.email: (item.lead, item.utm) for item in reversed(valid)}, actor=actor, now=now
+        specs={item.email: (item.lead, item.utm) for item in reversed(valid)},
+        actor=actor,
+        now=now,
+        may_create=creates.leads,
+        may_create_companies=creates.companies,
+        may_create_campaigns=creates.campaigns,
     )
     # Idempotence: a (source_system, external_id) repeated within the batch is a duplicate of its
     # first occurrence; one already stored is skipped by the INSERT itself (ON CONFLICT DO NOTHING).
@@ -267,7 +435,11 @@ def _write(
     repeats: list[_Item] = []
     first_for_email: set[str] = set()
     for item in valid:
-        lead_id = lead_ids[item.email]
+        lead_id = lead_ids.get(item.email)
+        if lead_id is None:  # unknown, and the sender may not create leads (or it could not be stored)
+            problem = NO_LEAD_MESSAGE if not creates.leads else "No lead with this email could be stored."
+            results[item.index] = ItemResult(item.index, "error", errors={"email": [problem]})
+            continue
         lead_created = item.email in created_emails and item.email not in first_for_email
         first_for_email.add(item.email)
         if item.external_id:
@@ -335,24 +507,37 @@ def _stored_activity_ids(items: Sequence[_Item]) -> dict[tuple[str, str], int]:
 
 
 def leads_get_or_create_bulk(
-    *, specs: Mapping[str, tuple[Mapping[str, str], Mapping[str, str]]], actor: Actor, now: datetime
+    *,
+    specs: Mapping[str, tuple[Mapping[str, str], Mapping[str, str]]],
+    actor: Actor,
+    now: datetime,
+    may_create: bool = True,
+    may_create_companies: bool = True,
+    may_create_campaigns: bool = True,
 ) -> tuple[dict[str, int], set[str]]:
     """Ids of the leads with these (normalised) emails, creating the missing ones in bulk.
 
     `specs` maps email -> (lead fields, utm fields) used only for leads that are created: an
     existing lead's first-touch attribution is never overwritten. Returns (ids, created emails).
+    Without `may_create` only the existing leads are answered; without `may_create_companies` /
+    `may_create_campaigns`, new leads get a company or campaign only if it exists.
+
+    Race-free: the leads are inserted sorted by email with `ON CONFLICT DO NOTHING` (after their
+    companies and campaigns, likewise), so a lead a concurrent request stored first is not an
+    error but re-read, and not counted as created (nor given a second creation history row).
     """
     ids = dict(Lead.objects.filter(email__in=list(specs)).values_list("email", "pk"))
-    missing = [email for email in specs if email not in ids]
-    if not missing:
+    missing = sorted(email for email in specs if email not in ids)  # sorted: the lock order
+    if not missing or not may_create:
         return ids, set()
     domains = {
         normalise_domain(email): specs[email][0].get("company_name", "")
         for email in missing
         if not is_free_mail_domain(email)
     }
-    companies = _companies_for_domains(domains)
-    campaigns = _campaigns_for_slugs({specs[e][1].get("utm_campaign", "").strip().lower() for e in missing} - {""})
+    companies = _companies_for_domains(domains, create=may_create_companies)
+    slugs = {email: campaign_slug(specs[email][1].get("utm_campaign", "")) for email in missing}
+    campaigns = _campaigns_for_slugs(set(slugs.values()) - {""}, create=may_create_campaigns)
     new_leads = []
     for email in missing:
         fields, utm = specs[email]
@@ -368,26 +553,18 @@ def leads_get_or_create_bulk(
                 company_id=companies.get(normalise_domain(email)),
                 source_channel=channel_from_utm(source, medium),
                 source_detail=" / ".join(part for part in (source, medium) if part)[:200],
-                campaign_id=campaigns.get(utm.get("utm_campaign", "").strip().lower()),
+                campaign_id=campaigns.get(slugs[email]),
                 stage=Stage.LEAD,
                 stage_changed_at=now,
                 created_at=now,
             )
         )
-    raced = False
-    try:
-        with transaction.atomic():
-            Lead.objects.bulk_create(new_leads, batch_size=1000)
-    except IntegrityError:
-        # Another request created some of these leads meanwhile: create the rest one by one.
-        raced = True
-        new_leads = [lead for lead in new_leads if not Lead.objects.filter(email=lead.email).exists()]
-        for lead in new_leads:
-            lead.save()
+    written = ingestion_sql.insert_skipping_conflicts(new_leads, returning=("id", "email"))
+    created = {email: pk for pk, email in written}
     StageTransition.objects.bulk_create(
         [
             StageTransition(
-                lead_id=lead.pk,
+                lead_id=pk,
                 from_stage="",
                 to_stage=Stage.LEAD,
                 at=now,
@@ -395,38 +572,43 @@ def leads_get_or_create_bulk(
                 actor_rule=actor.rule,
                 reason="Created",
             )
-            for lead in new_leads
+            for pk in created.values()
         ],
         batch_size=1000,
     )
-    if raced:  # re-read: the leads the other request created too
-        ids.update(Lead.objects.filter(email__in=missing).values_list("email", "pk"))
-    else:  # bulk_create gave the new leads their ids, as the history rows above rely on
-        ids.update((lead.email, lead.pk) for lead in new_leads)
-    return ids, {lead.email for lead in new_leads}
+    ids.update(created)
+    if len(created) < len(missing):  # re-read the leads a concurrent request stored first
+        ids.update(Lead.objects.filter(email__in=[e for e in missing if e not in created]).values_list("email", "pk"))
+    return ids, set(created)
 
 
-def _companies_for_domains(domains: Mapping[str, str]) -> dict[str, int]:
+def _companies_for_domains(domains: Mapping[str, str], *, create: bool = True) -> dict[str, int]:
+    """Ids of the companies with these domains, creating the missing ones (`ON CONFLICT DO NOTHING`,
+    sorted: the lock order) unless `create` is false. `domains` maps domain -> name for new ones."""
     domains = {d: name for d, name in domains.items() if d}
     if not domains:
         return {}
-    Company.objects.bulk_create(
-        [
-            Company(domain=domain, name=name or domain.split(".")[0].replace("-", " ").title())
-            for domain, name in domains.items()
-        ],
-        ignore_conflicts=True,
-    )
+    if create:
+        Company.objects.bulk_create(
+            [
+                Company(domain=domain, name=name or domain.split(".")[0].replace("-", " ").title())
+                for domain, name in sorted(domains.items())
+            ],
+            ignore_conflicts=True,
+        )
     return dict(Company.objects.filter(domain__in=list(domains)).values_list("domain", "pk"))
 
 
-def _campaigns_for_slugs(slugs: set[str]) -> dict[str, int]:
+def _campaigns_for_slugs(slugs: set[str], *, create: bool = True) -> dict[str, int]:
+    """Ids of the campaigns with these slugs (see `campaign_slug`), creating the missing ones
+    (`ON CONFLICT DO NOTHING`, sorted: the lock order) unless `create` is false."""
     if not slugs:
         return {}
-    Campaign.objects.bulk_create(
-        [Campaign(slug=slug[:200], name=slug.replace("-", " ").replace("_", " ").title()[:200]) for slug in slugs],
-        ignore_conflicts=True,
-    )
+    if create:
+        Campaign.objects.bulk_create(
+            [Campaign(slug=slug, name=slug.replace("-", " ").replace("_", " ").title()) for slug in sorted(slugs)],
+            ignore_conflicts=True,
+        )
     return dict(Campaign.objects.filter(slug__in=list(slugs)).values_list("slug", "pk"))
 
 
@@ -455,6 +637,7 @@ def lead_upsert(
     errors: dict[str, list[str]] = {}
     cleaned = {name: _text(fields[name], name, LEAD_FIELDS[name], errors) for name in UPSERT_FIELDS if name in fields}
     company_name = _text(fields.get("company_name"), "company_name", 200, errors)
+    utm = clean_utm(utm or {}, errors)  # checked even when the lead exists and they go unused
     unknown = sorted(set(fields) - set(UPSERT_FIELDS) - {"company_name"})
     for name in unknown:
         errors[name] = ["This field cannot be set here."]
@@ -463,7 +646,6 @@ def lead_upsert(
     lead = Lead.objects.select_for_update().filter(email=email).first()
     if lead is not None:
         return _upsert_existing(lead, cleaned, actor=actor, fill_blanks_only=fill_blanks_only), False
-    utm = utm or {}
     source, medium = utm.get("utm_source", ""), utm.get("utm_medium", "")
     try:
         with transaction.atomic():
@@ -522,7 +704,10 @@ def form_capture(*, source: FormSource, data: Mapping[str, Any]) -> tuple[Lead, 
         if len(text) > FORM_MAX_VALUE:
             raise ValidationError({key: f"At most {FORM_MAX_VALUE} characters."})
         values[str(key)] = text.strip()
-    utm = {name: values[name] for name in UTM_FIELDS if values.get(name)}
+    errors: dict[str, list[str]] = {}
+    utm = clean_utm({name: values[name] for name in UTM_FIELDS if values.get(name)}, errors, prefix="")
+    if errors:
+        raise ValidationError(errors)
     if not utm.get("utm_campaign") and source.campaign_id:
         utm["utm_campaign"] = source.campaign.slug
     fields = {name: values[name] for name in UPSERT_FIELDS if values.get(name)}

@@ -555,6 +555,12 @@ class Job(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Written whenever the job makes progress: the stale job sweep (leads.jobs) restarts a running
+    # job whose worker went away (no progress for BATON_STALE_JOB_MINUTES), or fails it after
+    # MAX_ATTEMPTS runs, saying why in `notes` / `error`.
+    progress_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    notes = models.JSONField(default=list, blank=True, help_text="What happened to the job: restarts, and why.")
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -529,6 +529,14 @@ class LeadTransitionSerializer(StrictInputMixin, serializers.Serializer):
         max_length=2000,
         help_text="Required to recycle or disqualify, and for a person to make a lead an MQL.",
     )
+    reason_code = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=40,
+        help_text="To recycle or disqualify: a reason from the managed list (GET /api/v1/rejection-reasons/), "
+        "with `reason` as its note; without one, “Other” with `reason` as its note.",
+    )
 
 
 class CampaignCreateSerializer(StrictInputMixin, serializers.ModelSerializer):

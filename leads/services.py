@@ -14,13 +14,14 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, connection, models, transaction
 from django.db.models.lookups import GreaterThanOrEqual
 from django.utils import timezone
 
-from leads import lifecycle
+from crm.queue import enqueue, enqueue_on_commit
+from leads import jobs, lifecycle
 from leads.domains import is_free_mail_domain, normalise_domain
 from leads.lifecycle import Actor, Stage, TransitionRefused, TransitionRequest
 from leads.models import (
@@ -93,6 +94,66 @@ def on_hot_mqls(callback: Callable[[list[int]], None]) -> Callable[[list[int]], 
     if callback not in _on_hot_mqls:
         _on_hot_mqls.append(callback)
     return callback
+
+
+# The stage change the generic doors make (the lead page, the API's transition, the admin's
+# actions): handoff registers its dispatcher, which moves a lead through the handoff service that
+# owns the move (rejection, the queue's decisions, advance), with that service's permissions.
+Mover = Callable[..., Lead]
+_movers: list[Mover] = []
+# Asked inside lead_create/lead_update before a lead gets a new owner, with the lead (locked; not
+# yet saved on create), the new owner (or None) and the actor: raises ValidationError naming
+# `owner` when the user may not own the lead or the actor may not change its owner; may carry the
+# change out itself (handoff reassigns a lead sales holds, so its assignment and clock follow).
+OwnerRule = Callable[..., None]
+_owner_rules: list[OwnerRule] = []
+
+
+def register_mover(mover: Mover) -> Mover:
+    if mover not in _movers:
+        _movers.append(mover)
+    return mover
+
+
+def on_owner_change(rule: OwnerRule) -> OwnerRule:
+    if rule not in _owner_rules:
+        _owner_rules.append(rule)
+    return rule
+
+
+def lead_move(*, lead_id: int, to: Stage | str, actor: Actor, reason: str = "", reason_code: str = "") -> Lead:
+    """A person moves a lead to a stage through a generic door. With handoff installed, its
+    dispatcher decides which service makes the move (and refuses the moves only its own pages
+    make, naming them); without one, the lifecycle service. `reason_code` is a reason from the
+    managed list, for moves that take one (recycling, disqualifying)."""
+    if _movers and actor.user is not None:
+        return _movers[-1](lead_id=lead_id, to=to, user=actor.user, reason=reason, reason_code=reason_code)
+    return lead_transition(lead_id=lead_id, to=to, actor=actor, reason=reason)
+
+
+# What a refused `lead_move` raises: the lifecycle's refusal, or a handoff service's own.
+MOVE_REFUSALS = (TransitionRefused, PermissionDenied, ValidationError)
+
+
+def move_refusal(exc: Exception) -> TransitionRefused:
+    """A refused move (one of MOVE_REFUSALS) as a TransitionRefused: the words to show, and the
+    field they are about (`stage` unless a ValidationError names another)."""
+    if isinstance(exc, TransitionRefused):
+        return exc
+    if isinstance(exc, ValidationError) and hasattr(exc, "error_dict"):
+        field = next(iter(exc.error_dict))
+        words = " ".join(message for errors in exc.message_dict.values() for message in errors)
+        return TransitionRefused(words, code="invalid", field=field if field in ("reason", "stage") else "stage")
+    if isinstance(exc, ValidationError):
+        return TransitionRefused(" ".join(exc.messages), code="invalid")
+    return TransitionRefused(str(exc) or "You may not make this move.", code="permission_denied")
+
+
+def _check_owner(lead: Lead, owner: Any, actor: Actor) -> None:
+    if owner is not None and not owner.is_active:
+        raise ValidationError({"owner": f"{owner.get_username()} is not an active user."})
+    for rule in _owner_rules:
+        rule(lead=lead, owner=owner, actor=actor)
 
 
 def nurture_until_for(*, days: int | None, until: datetime | date | None, now: datetime) -> datetime:
@@ -192,6 +253,8 @@ def lead_create(
         fields["company"] = company_for_domain(domain=email.rsplit("@", 1)[1], name=company_name)
     now = created_at or timezone.now()
     lead = Lead(email=email, stage=Stage.LEAD, stage_changed_at=now, created_at=now, **fields)
+    if fields.get("owner") is not None:
+        _check_owner(lead, fields["owner"], actor)
     lead.phone_digits = phone_digits(lead.phone)
     lead.full_clean(validate_constraints=False)
     try:
@@ -217,6 +280,8 @@ def lead_update(*, lead_id: int, actor: Actor, **fields: Any) -> Lead:
     """Change a lead's profile fields. The stage and scores cannot be set here."""
     _reject_unknown_fields(fields)
     lead = Lead.objects.select_for_update().get(pk=lead_id)
+    if "owner" in fields and getattr(fields["owner"], "pk", fields["owner"]) != lead.owner_id:
+        _check_owner(lead, fields["owner"], actor)
     for name, value in fields.items():
         setattr(lead, name, value)
     lead.phone_digits = phone_digits(lead.phone)
@@ -562,7 +627,7 @@ def scoring_model_publish(*, model_id: int, user: Any) -> Job:
         params={"model_id": draft.pk, "run_kind": ScoringRunKind.PUBLISH},
         created_by=user,
     )
-    transaction.on_commit(lambda: tasks.run_rescore_all.delay(job_id=job.pk))
+    enqueue_on_commit(tasks.run_rescore_all, job_id=job.pk)
     return job
 
 
@@ -720,9 +785,9 @@ def rescore_request(*, lead_ids: list[int], urgent: bool = False) -> None:
 
     def schedule() -> None:
         if urgent:
-            tasks.rescore_leads_now.delay(lead_ids=ids)
+            enqueue(tasks.rescore_leads_now, lead_ids=ids)
         elif cache.add(RESCORE_DRAIN_KEY, "1", timeout=60):
-            tasks.drain_rescore_requests.apply_async(countdown=RESCORE_DELAY_SECONDS)
+            enqueue(tasks.drain_rescore_requests, countdown=RESCORE_DELAY_SECONDS)
 
     transaction.on_commit(schedule)
 
@@ -822,16 +887,19 @@ def job_run_rescore_all(*, job_id: int, batch_size: int | None = None, threads: 
         return job  # idempotent: a redelivered task does not run the job twice
     model = ScoringModel.objects.get(pk=job.params["model_id"])
     spec = scoring.ScoringSpec.load(model)
-    ranges = list(scoring.id_ranges(batch_size=batch_size or scoring.DEFAULT_BATCH_SIZE))
+    batch_size = batch_size or job.params.get("batch_size") or scoring.DEFAULT_BATCH_SIZE
+    ranges = list(scoring.id_ranges(batch_size=batch_size))
+    claimed = jobs.job_claim(job_id=job.pk, total=len(ranges))
+    if claimed is None:  # another run is at it (a message delivered twice)
+        return Job.objects.get(pk=job.pk)
     started = timezone.now()
-    Job.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING, started_at=started, total=len(ranges), done=0)
     workers = 1 if connection.in_atomic_block else min(threads or rescore_threads(), max(len(ranges), 1))
 
     def run_batch(id_range: tuple[int, int]) -> tuple[int, int, int]:
         with transaction.atomic():
             rescored = scoring.rescore(spec, scoring.LeadSet.between(*id_range), as_of=started)
         promoted = scoring_promote_mqls(model=model, id_range=id_range)
-        Job.objects.filter(pk=job.pk).update(done=models.F("done") + 1)
+        jobs.job_progress(job_id=job.pk, add=1)
         return rescored.scored, rescored.written, promoted
 
     def run_batch_in_thread(id_range: tuple[int, int]) -> tuple[int, int, int]:
@@ -847,7 +915,7 @@ def job_run_rescore_all(*, job_id: int, batch_size: int | None = None, threads: 
         else:
             results = [run_batch(id_range) for id_range in ranges]
     except Exception as exc:
-        Job.objects.filter(pk=job.pk).update(status=JobStatus.FAILED, error=str(exc), finished_at=timezone.now())
+        jobs.job_fail(job_id=job.pk, error=f"The rescoring stopped: {exc}")
         raise
     scored = sum(count for count, _, _ in results)
     changed = sum(count for _, count, _ in results)
@@ -886,7 +954,7 @@ def scoring_preview_start(*, model_id: int, user: Any) -> Job:
 
     draft = _scoring_draft(model_id)
     job = Job.objects.create(kind="scoring_preview", params={"model_id": draft.pk}, created_by=user)
-    transaction.on_commit(lambda: tasks.run_scoring_preview.delay(job_id=job.pk))
+    enqueue_on_commit(tasks.run_scoring_preview, job_id=job.pk)
     return job
 
 
@@ -903,9 +971,11 @@ def job_run_scoring_preview(*, job_id: int, batch_size: int | None = None) -> Jo
     draft = ScoringModel.objects.get(pk=job.params["model_id"])
     active = ScoringModel.objects.filter(status=ScoringModelStatus.ACTIVE).first() or draft
     active_spec, draft_spec = scoring.ScoringSpec.load(active), scoring.ScoringSpec.load(draft)
-    ranges = list(scoring.id_ranges(batch_size=batch_size or scoring.DEFAULT_BATCH_SIZE))
+    batch_size = batch_size or job.params.get("batch_size") or scoring.DEFAULT_BATCH_SIZE
+    ranges = list(scoring.id_ranges(batch_size=batch_size))
+    if jobs.job_claim(job_id=job.pk, total=len(ranges)) is None:  # another run is at it
+        return Job.objects.get(pk=job.pk)
     as_of = timezone.now()
-    Job.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING, started_at=as_of, total=len(ranges), done=0)
     summary: dict[str, Any] = {
         "leads": 0,
         "active_mql": 0,
@@ -922,9 +992,9 @@ def job_run_scoring_preview(*, job_id: int, batch_size: int | None = None) -> Jo
             scoring.preview_batch(
                 active_spec, draft_spec, scoring.LeadSet.between(*id_range), as_of=as_of, summary=summary
             )
-            Job.objects.filter(pk=job.pk).update(done=index)
+            jobs.job_progress(job_id=job.pk, done=index)
     except Exception as exc:
-        Job.objects.filter(pk=job.pk).update(status=JobStatus.FAILED, error=str(exc), finished_at=timezone.now())
+        jobs.job_fail(job_id=job.pk, error=f"The preview stopped: {exc}")
         raise
     summary.update(active_version=active.version, draft_version=draft.version, as_of=as_of.isoformat())
     Job.objects.filter(pk=job.pk).update(status=JobStatus.DONE, finished_at=timezone.now(), result=summary)

@@ -51,3 +51,11 @@ def run_csv_import(*, job_id: int) -> None:
     from leads import csv_import
 
     csv_import.job_run_csv_import(job_id=job_id)
+
+
+@shared_task(name="leads.sweep_stale_jobs", ignore_result=True)
+def sweep_stale_jobs() -> dict[str, int]:
+    """Every minute: restart or fail the jobs no worker is working on (leads.jobs)."""
+    from leads import jobs
+
+    return jobs.jobs_sweep()

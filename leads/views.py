@@ -27,10 +27,10 @@ from crm.display import DateTexts, url_maker
 from crm.fragments import render_rows
 from crm.list_filters import checkbox_options, has_value, url_without
 from crm.pagination import InvalidCursorError, KeysetPage, KeysetPaginator, count_capped
-from leads import lifecycle, selectors, services
+from leads import selectors, services
 from leads.filters import DEFAULT_SORT, LEAD_SORTS, LeadFilter, lead_sort_ordering
-from leads.forms import OWN_FLOW, LeadCreateForm, LeadEditForm, StageChangeForm, add_service_errors
-from leads.lifecycle import FUNNEL, Actor, Stage, TransitionRefused, TransitionRequest, passed_stages
+from leads.forms import LeadCreateForm, LeadEditForm, StageChangeForm, add_service_errors
+from leads.lifecycle import FUNNEL, Actor, Stage, passed_stages
 from leads.models import Channel, Lead, Segment, StageTransition, full_name, segment_label
 from leads.templatetags.leads_tags import stage_badge_html, timeline_entries
 from leads.templatetags.scoring_tags import explanation_from, explanation_of, score_parts
@@ -193,17 +193,14 @@ class LeadDetailView(PermissionRequiredMixin, View):
 
 
 class LeadTransitionView(PermissionRequiredMixin, View):
-    """POST only: move the lead through `leads.services.lead_transition`.
-
-    A move the page does not make (not one of MANUAL_TARGETS: `sql`, or `customer` from MQL in a
-    crafted POST) is answered by the lifecycle, not by "Select a valid choice": `_refusal_of`
-    runs `leads.lifecycle.check` (the graph, the reason rule and every registered guard, such as
-    handoff's BANT rule) without writing anything, and the form shows the rule's own message on
-    the field it names. Should the lifecycle allow such a move (a lead at SAL with a qualifying
-    call), the page still does not make it: SQL is reached by logging the qualifying call, which
-    converts the lead *and* opens its opportunity, and the opportunity and customer stages by
-    moving the opportunity on; a stage change here would write the stage without the rest, so
-    a manager is told where the move is made instead (`OWN_FLOW`).
+    """POST only: move the lead through `leads.services.lead_move`, the one way every generic door
+    changes a stage: handoff's dispatcher makes the move through the service that owns it (the
+    rep's rejection, the queue's decisions, advancing the opportunity), with its permissions, so
+    assignments and clocks close as they do from the work pages; SAL and SQL are made only by the
+    acceptance and the qualifying call, and a posted `sal` or `sql` is told so — after the
+    lifecycle's own rule (the graph, the reason rule, handoff's BANT guard), whose message the
+    form shows on the field it names. A move the page does not offer (not one of MANUAL_TARGETS)
+    is still answered by the rules, not by "Select a valid choice".
     """
 
     permission_required = "leads.change_lead"
@@ -218,10 +215,9 @@ class LeadTransitionView(PermissionRequiredMixin, View):
         else:
             to, reason, actor = form.cleaned_data["to"], form.cleaned_data["reason"], Actor(user=request.user)
             try:
-                if not form.is_manual(to):
-                    raise _refusal_of(lead, to=Stage(to), actor=actor, reason=reason)
-                lead = services.lead_transition(lead_id=lead.pk, to=to, actor=actor, reason=reason)
-            except TransitionRefused as refused:
+                lead = services.lead_move(lead_id=lead.pk, to=to, actor=actor, reason=reason)
+            except services.MOVE_REFUSALS as exc:
+                refused = services.move_refusal(exc)
                 messages.error(request, f"The stage was not changed. {refused.message}")
                 form.refuse(refused)
             else:
@@ -229,19 +225,6 @@ class LeadTransitionView(PermissionRequiredMixin, View):
                 return redirect(lead)
         # Show the page again with what was typed, so a refused reason is not lost.
         return render(request, "leads/lead_detail.html", lead_page_context(request, lead, stage_form=form))
-
-
-def _refusal_of(lead: Lead, *, to: Stage, actor: Actor, reason: str) -> TransitionRefused:
-    """Why the lead page does not move `lead` to `to`: the lifecycle's refusal if it has one
-    (`check` runs the guards and writes nothing), else where that move is made (`OWN_FLOW`)."""
-    request = TransitionRequest(
-        lead=lead, from_stage=Stage(lead.stage), to_stage=to, actor=actor, reason=reason, context={}
-    )
-    try:
-        lifecycle.check(request)
-    except TransitionRefused as refused:
-        return refused
-    return TransitionRefused(OWN_FLOW.get(to, f"A lead is not moved to {to.label} from its page."), code="own_flow")
 
 
 class LeadMergeView(PermissionRequiredMixin, View):

@@ -466,6 +466,8 @@ def job_payload(job: Job) -> dict[str, Any]:
         "percent": job.percent,
         "result": job.result if job.status == JobStatus.DONE else None,
         "error": job.error,
+        "attempts": job.attempts,
+        "notes": job.notes,
     }
 
 

@@ -4,12 +4,12 @@ Each report page lists its tables (`<report>_tables`); `?format=csv&table=<name>
 own URL (same querystring, so the same period, mode and breakdown) downloads one of them.
 Conventions: a header row; counts as integers; rates as percentages with two decimals
 (the header says "(%)"); durations in the unit the header names; an empty cell for "no value"
-(for example a rate of 0/0); text cells that a spreadsheet would run as a formula are quoted.
+(for example a rate of 0/0); cells that a spreadsheet would run as a formula, headers included,
+start with `'` (crm.csv_cells).
 """
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -17,6 +17,7 @@ from typing import Any
 
 from django.http import HttpResponse
 
+from crm import csv_cells
 from reporting.selectors import ReviewTimes
 from reporting.selectors_extra import (
     FeedbackReport,
@@ -54,9 +55,7 @@ def _cell(value: Any, kind: str) -> str:
         return str(int(value))
     if isinstance(value, date):
         return value.isoformat()
-    text = str(value)
-    # A cell starting like a formula would run in a spreadsheet (CSV injection): quote it.
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    return str(value)  # the writer escapes a cell a spreadsheet would run as a formula
 
 
 class _Echo:
@@ -65,7 +64,7 @@ class _Echo:
 
 
 def csv_response(table: Table, *, filename: str) -> HttpResponse:
-    writer = csv.writer(_Echo())
+    writer = csv_cells.writer(_Echo())  # headers too: some are labels managers choose (rejection reasons)
     lines = [writer.writerow([column.header for column in table.columns])]
     for row in table.rows:
         lines.append(writer.writerow([_cell(v, c.kind) for v, c in zip(row, table.columns, strict=True)]))

@@ -5,12 +5,15 @@ Definitions (shown on the report page too):
 - A lead *reaches* a funnel stage when a transition takes it there, or past it: a move that
   skips stages (`mql → sql`) counts the skipped ones (`sal`) as passed, as the lifecycle says
   (`leads.lifecycle.passed_stages`). A lead that was recycled and came back reaches `mql` once in
-  cohort counts.
+  cohort counts — and `sql` once, however often it is qualified: cohorts keep each lead's first
+  reach of each stage (`LeadFunnel.<stage>_at` in the pre-aggregation).
 - **Cohort** mode follows a set of leads — created in the period, or first becoming an MQL in
   the period — to wherever they got by now. Stage-to-stage conversion is the share of the cohort
   reaching one stage that also reached the next.
 - **Flow** mode counts stage entries that happened in the period, whichever lead made them; a
-  lead entering `mql` twice in the period counts twice. Conversions in flow mode compare volumes.
+  lead entering `mql` twice in the period counts twice. So a second pass counts here: a lead back
+  from nurture and qualified again adds its new `mql`, `sal` and `sql` entries to the period in
+  which they happen (each pass opens its own opportunity). Conversions in flow mode compare volumes.
 
 `funnel()` here is the reference: one grouped SQL statement over the transition table, built from
 fixed fragments; dates and filter values are parameters. The pages, the API and the exports read

@@ -12,7 +12,7 @@ from django.db import connection
 EXPECTED = {
     "leads_stagetransition": {"leads_stagetransition_immutable"},
     "leads_lead": {"handoff_lead_qualifying_call"},
-    "handoff_discoverycall": {"handoff_discoverycall_immutable"},
+    "handoff_discoverycall": {"handoff_discoverycall_immutable", "handoff_discoverycall_bant_visible"},
 }
 
 

@@ -20,9 +20,9 @@ import pytest
 from django.apps import apps as django_apps
 from django.core.cache import cache
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from crm.security.tokens import api_token_create
 from leads import scoring, services
 from leads.lifecycle import Stage
 from leads.models import (
@@ -92,7 +92,7 @@ def test_a_burst_of_500_activities_ends_in_one_correct_score_and_an_mql(live_wor
     cache.delete(services.RESCORE_DRAIN_KEY)
     CompanyFactory(domain="burst.example", size=CompanySize.S_201_1000, industry=Industry.SOFTWARE, country="US")
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=marketer).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_token_create(user=marketer).key}")
     run = uuid.uuid4().hex[:12]
     occurred_at = timezone.now().isoformat()
     # The demo request lands in the middle of the burst, not first.

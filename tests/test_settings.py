@@ -82,3 +82,22 @@ def test_debug_on_needs_no_secret_key_and_serves_localhost(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "+ ALLOWED_HOSTS = ['127.0.0.1', 'localhost']" in result.stdout
     assert "+ DEBUG = True" in result.stdout
+
+
+def test_api_tokens_that_never_expire_are_refused(production_env):
+    production_env["BATON_API_TOKEN_DAYS"] = "0"
+
+    result = manage("check", env=production_env)
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: BATON_API_TOKEN_DAYS must be 1 or more, got 0" in result.stderr
+
+
+def test_production_sends_a_content_security_policy_and_can_require_two_factor(production_env):
+    production_env["BATON_REQUIRE_2FA_FOR_MANAGERS"] = "1"
+
+    result = manage("diffsettings", "--output", "unified", env=production_env)
+
+    assert result.returncode == 0, result.stderr
+    assert "+ BATON_REQUIRE_2FA_FOR_MANAGERS = True" in result.stdout
+    assert """'script-src': ["'self'"], 'style-src': ["'self'"]""" in result.stdout

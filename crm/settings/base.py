@@ -3,7 +3,8 @@
 Variables (see README "Configuration"):
     DEBUG, SECRET_KEY, ALLOWED_HOSTS, CSRF_TRUSTED_ORIGINS, HTTPS, DATABASE_URL, REDIS_URL,
     EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, EMAIL_USE_TLS, DEFAULT_FROM_EMAIL,
-    BATON_DATA_DIR, LOG_LEVEL.
+    BATON_DATA_DIR, LOG_LEVEL, BATON_API_TOKEN_DAYS, BATON_ADDRESS_FAILURE_LIMIT,
+    BATON_REQUIRE_2FA_FOR_MANAGERS.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 import dj_database_url
 import jinja2
 from celery.schedules import crontab
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -60,15 +62,20 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",  # API tokens: hashed, expiring, several per user (Baton's model: security.ApiToken)
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "crispy_forms",
     "crispy_bootstrap5",
     "axes",
+    "csp",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "django_countries",
     "crm.apps.CrmConfig",
+    "crm.security.apps.SecurityConfig",  # sign-in, two-factor, API tokens, lockouts
     "leads.apps.LeadsConfig",
     "handoff.apps.HandoffConfig",
     "reporting.apps.ReportingConfig",
@@ -77,12 +84,17 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # NUL characters in the path, the query string or a form body: a 400 before anything reads them.
+    "crm.input_guard.RefuseControlTextMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # request.user.is_verified(): signed in with a code
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "crm.security.two_factor.TwoFactorRequiredMiddleware",  # BATON_REQUIRE_2FA_FOR_MANAGERS
     # Last, as django-axes requires: it turns lockouts into a response.
     "axes.middleware.AxesMiddleware",
 ]
@@ -122,7 +134,13 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------------
 DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'baton.sqlite3'}"
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+# Each process keeps its database connection between requests and tasks (opening one cost ~6 ms
+# a request on PostgreSQL), checked before reuse so a connection the server dropped is replaced.
+DATABASES = {
+    "default": dj_database_url.parse(
+        DATABASE_URL, conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "600")), conn_health_checks=True
+    )
+}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Django's SQLite engine with a flush the stage-history DELETE trigger lets through
     # (SQLite's TRUNCATE); see crm/db/sqlite3/base.py.
@@ -137,11 +155,33 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: broker and cache, or embedded fallbacks ------------------------------------------
+
+
+def redis_caches(url: str) -> dict:
+    """The cache on Redis: reads miss and writes are skipped while Redis is unreachable
+    (crm/cache.py), so pages keep working from the database."""
+    return {
+        "default": {
+            "BACKEND": "crm.cache.ResilientRedisCache",
+            "LOCATION": url,
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
+        }
+    }
+
+
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = redis_caches(REDIS_URL)
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
+    # Kombu's Redis transport with its reconnect defect fixed (crm/broker.py says which).
+    CELERY_BROKER_TRANSPORT = os.environ.get("BATON_BROKER_TRANSPORT", "crm.broker:Transport")
+    # A message a worker took but never acknowledged (it died, or Redis restarted under it) is
+    # delivered again after this long. Jobs that stop making progress are found sooner by the stale
+    # job sweep (BATON_STALE_JOB_MINUTES); this only bounds how long a lost wake-up can wait.
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {
+        "visibility_timeout": int(os.environ.get("BATON_VISIBILITY_TIMEOUT", str(60 * 60))),
+        "socket_connect_timeout": 2,
+    }
 else:
     # No Redis: a file cache shared by the web server and the worker on this machine, and
     # Kombu's filesystem transport as an embedded broker, so `make run` needs no services.
@@ -168,12 +208,23 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
+# A worker keeps trying to reach its broker however long it is away, instead of exiting after 100
+# tries; the supervisor (`make prod`) restarts it if it stops anyway.
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# A web request sending a wake-up while the broker is down gives up within about a second
+# (crm/queue.py logs it; the database keeps the work and the beat sweeps do it).
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+# Beat records its heartbeat as it ticks (crm/beat.py), waking at least every 30 seconds.
+CELERY_BEAT_SCHEDULER = "crm.beat:HeartbeatScheduler"
+CELERY_BEAT_MAX_LOOP_INTERVAL = 30
 CELERY_BEAT_SCHEDULE: dict = {}
 
 # --- Auth -----------------------------------------------------------------------------------
@@ -194,12 +245,36 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
-# django-axes: 5 failed logins for one username from one address lock it out for 15 minutes.
+# django-axes: 5 failed logins for one username from one address lock that pair out for 15
+# minutes, and 20 from one address, whatever the usernames, lock the address out (each pair of
+# parameters has its own limit: crm.security.throttling.AxesHandler). Wrong sign-in codes count as failures.
 AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
+BATON_ADDRESS_FAILURE_LIMIT = int(os.environ.get("BATON_ADDRESS_FAILURE_LIMIT", "20"))
 AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("AXES_COOLOFF_MINUTES", "15")))
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
+AXES_HANDLER = "crm.security.throttling.AxesHandler"
+# The client address as the API throttles read it (NUM_PROXIES deep into X-Forwarded-For): behind
+# a load balancer REMOTE_ADDR is the balancer's, and locking it out would lock everyone out.
+AXES_CLIENT_IP_CALLABLE = "crm.security.throttling.client_ip_address"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+
+# API tokens (django-rest-knox, security.ApiToken): each expires this many days after it is
+# issued; changing a password revokes them all (crm/security/tokens.py).
+BATON_API_TOKEN_DAYS = int(os.environ.get("BATON_API_TOKEN_DAYS", "30"))
+if BATON_API_TOKEN_DAYS < 1:
+    raise ImproperlyConfigured(f"BATON_API_TOKEN_DAYS must be 1 or more, got {BATON_API_TOKEN_DAYS}")
+KNOX_TOKEN_MODEL = "security.ApiToken"  # noqa: S105 (a model name, not a secret)
+# Knox's own token model is swapped out for that one, but knox's migrations would still create its
+# table (they do not mark it swappable), with a foreign key to users that PostgreSQL's flush then
+# trips on. Without migrations, the swapped model gets no table at all.
+MIGRATION_MODULES = {"knox": None}
+REST_KNOX = {"TOKEN_TTL": timedelta(days=BATON_API_TOKEN_DAYS), "AUTH_HEADER_PREFIX": "Token"}
+
+# Two-factor sign-in (django-otp): any user may add an authenticator app (TOTP) and recovery
+# codes; with this on, managers (crm.security.two_factor.is_manager) must, before any page or API call.
+BATON_REQUIRE_2FA_FOR_MANAGERS = env_bool("BATON_REQUIRE_2FA_FOR_MANAGERS", False)
+OTP_TOTP_ISSUER = "Baton"
 
 # --- Internationalisation -------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -243,10 +318,14 @@ CRISPY_TEMPLATE_PACK = "bootstrap5"
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: anonymous API calls get 401 with a WWW-Authenticate challenge.
-        "rest_framework.authentication.TokenAuthentication",
+        "crm.security.tokens.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["crm.permissions.RolePermission"],
+    # DRF's parsers with a JSON nesting limit, refusing NUL and lone surrogates (crm/parsers.py).
+    "DEFAULT_PARSER_CLASSES": ["crm.parsers.JSONParser", "crm.parsers.FormParser", "crm.parsers.MultiPartParser"],
+    # OPTIONS names the allowed methods and links to the schema; it builds no serializer (crm/metadata.py).
+    "DEFAULT_METADATA_CLASS": "crm.metadata.APIMetadata",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "crm.pagination.KeysetAPIPagination",
@@ -297,7 +376,7 @@ CSRF_COOKIE_HTTPONLY = False  # the API docs page reads it to send CSRF headers
 if HTTPS:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     # Load balancers probe backends over plain HTTP: answer /healthz without the redirect.
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^livez$"]
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
@@ -305,13 +384,32 @@ if HTTPS:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
 
+# Content-Security-Policy (django-csp): scripts, styles, fonts and images from Baton itself only
+# (no inline scripts, styles or event handlers; data for scripts comes in json_script blocks,
+# which browsers do not run); Bootstrap's CSS draws a few icons from data: URIs. The API docs
+# pages relax it for themselves only (crm/urls.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+
 # --- Logging --------------------------------------------------------------------------------
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO").upper()},
 }
 
 CELERY_BEAT_SCHEDULE["worker-heartbeat"] = {"task": "crm.heartbeat", "schedule": 60.0}
@@ -330,8 +428,16 @@ CELERY_BEAT_SCHEDULE["sla-sweep"] = {"task": "handoff.sla_sweep", "schedule": 60
 # take (normally drained right after the MQL commits); and MQLs waiting too long for review.
 CELERY_BEAT_SCHEDULE["drain-handoff-requests"] = {"task": "handoff.drain_handoff_requests", "schedule": 60.0}
 CELERY_BEAT_SCHEDULE["review-sweep"] = {"task": "handoff.review_sweep", "schedule": 60.0}
+# Every minute: jobs no worker is working on are restarted (or failed, saying why); lost wake-ups resent.
+CELERY_BEAT_SCHEDULE["sweep-stale-jobs"] = {"task": "leads.sweep_stale_jobs", "schedule": 60.0}
+BATON_STALE_JOB_MINUTES = float(os.environ.get("BATON_STALE_JOB_MINUTES", "10"))
+# Every five minutes: e-mail the notifications whose e-mail task was never sent (broker outage).
+CELERY_BEAT_SCHEDULE["email-pending-notifications"] = {"task": "handoff.email_pending_notifications", "schedule": 300.0}
 # Every minute: apply queued changes to the funnel report's pre-aggregation (reporting.funnel_facts).
 CELERY_BEAT_SCHEDULE["refresh-funnel-facts"] = {"task": "reporting.refresh_funnel_facts", "schedule": 60.0}
+
+# /healthz answers 503 when no worker, or beat, has written its heartbeat for this many seconds.
+BATON_HEARTBEAT_STALE_SECONDS = int(os.environ.get("BATON_HEARTBEAT_STALE_SECONDS", "180"))
 
 # Used in emailed links.
 BATON_BASE_URL = os.environ.get("BATON_BASE_URL", "http://127.0.0.1:8000").rstrip("/")

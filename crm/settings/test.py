@@ -14,6 +14,9 @@ from crm.settings.base import *  # noqa: F403
 from crm.settings.base import REDIS_URL
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# A connection per request or task, closed after it: the live worker CI starts on the test database
+# (with these settings) must not hold connections that keep pytest from dropping it at the end.
+DATABASES["default"]["CONN_MAX_AGE"] = 0
 CELERY_TASK_ALWAYS_EAGER = True
 if not REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

@@ -25,6 +25,7 @@ from handoff.models import (
     BudgetStatus,
     DiscoveryCall,
     Opportunity,
+    OpportunityStatus,
     QualificationPolicy,
     RejectionReason,
     SlaClock,
@@ -333,7 +334,9 @@ def lead_calls(*, lead: Lead, limit: int = CALLS_LIMIT) -> list[DiscoveryCall]:
 
 
 def lead_opportunity(*, lead: Lead) -> Opportunity | None:
-    return Opportunity.objects.select_related("owner").filter(lead=lead).first()
+    """The lead's opportunity in play: the open one, or the one it won. One lost when the lead
+    left sales is history (the API lists it); a lead qualified again shows its new one."""
+    return Opportunity.objects.select_related("owner").filter(lead=lead).exclude(status=OpportunityStatus.LOST).first()
 
 
 def top_topics(*, lead: Lead, limit: int = TOPIC_LIMIT) -> list[Topic]:

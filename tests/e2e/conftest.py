@@ -3,7 +3,8 @@
 Chromium comes from Debian (`make e2e-deps`, or `.ci/run`), never from `playwright install`.
 pytest-django's `live_server` serves static files through Django's finders (StaticFilesHandler),
 so the Bootstrap assets from node_modules load as they do under `make run`; `page` fails a test
-if any same-origin request (CSS, fonts, pages) fails.
+if any same-origin request (CSS, fonts, pages) fails, on any JavaScript error, and on anything the
+Content-Security-Policy blocks.
 """
 
 from __future__ import annotations
@@ -78,10 +79,20 @@ def page(browser, live_server, django_db_serialized_rollback) -> Iterator[object
     page.on("requestfailed", on_request_failed)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # The browser reports what the Content-Security-Policy blocked (an inline script or style, a
+    # handler attribute, a resource from elsewhere) as a console error: each one fails the test.
+    csp_violations: list[str] = []
+
+    def on_console(message) -> None:  # type: ignore[no-untyped-def]
+        if message.type == "error" and "Content Security Policy" in message.text:
+            csp_violations.append(f"{message.text} ({page.url})")
+
+    page.on("console", on_console)
     yield page
     context.close()
     assert not broken, f"requests to the app failed: {broken}"
     assert not errors, f"JavaScript errors on the page: {errors}"
+    assert not csp_violations, f"the Content-Security-Policy blocked: {csp_violations}"
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ from unittest import mock
 
 import pytest
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from crm.security.tokens import api_token_create
 from handoff import services
 from handoff.models import (
     Assignment,
@@ -892,7 +892,7 @@ def test_a_reassigned_rep_loses_the_lead(manager, assigned, reps):
 
 def test_token_auth_applies_the_same_rules(assigned, reps):
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=reps[1]).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_token_create(user=reps[1]).key}")
 
     assert client.get(ASSIGNMENTS).status_code == 200
     assert client.post(lead_url(assigned, "accept")).status_code == 403

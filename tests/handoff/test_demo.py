@@ -27,6 +27,7 @@ from handoff.models import (
     HandoffRequest,
     MqlTarget,
     Opportunity,
+    OpportunityStatus,
     QueueAction,
     QueueReview,
     Rejection,
@@ -42,10 +43,12 @@ from handoff.models import (
     TeamMembership,
 )
 from leads import demo
+from leads import services as lead_services
 from leads.fast_track import junk_parts
-from leads.lifecycle import SALES_QUALIFIED, Stage
+from leads.lifecycle import SALES_QUALIFIED, Actor, Stage
 from leads.models import Activity, Lead, ScoringModel, ScoringModelStatus, StageTransition
 from leads.services import DEFAULT_NURTURE_DAYS
+from tests.factories import qualified_bant
 
 pytestmark = pytest.mark.django_db
 
@@ -102,19 +105,60 @@ def test_leads_at_sql_or_later_name_a_qualified_call_of_their_own(seeded):
     assert DiscoveryCall.objects.filter(outcome=CallOutcome.FOLLOW_UP).exists()
 
 
-def test_one_opportunity_per_lead_that_reached_sql(seeded):
-    reached_sql = set(StageTransition.objects.filter(to_stage=Stage.SQL).values_list("lead_id", flat=True))
-    assert reached_sql
+def test_one_opportunity_per_move_into_sql_closed_as_the_lead_went_on(seeded):
+    into_sql = StageTransition.objects.filter(to_stage=Stage.SQL)
+    assert into_sql.exists()
     opportunities = list(Opportunity.objects.select_related("lead", "discovery_call"))
-    assert {opportunity.lead_id for opportunity in opportunities} == reached_sql
+    assert len(opportunities) == into_sql.count()
     for opportunity in opportunities:
         call = opportunity.discovery_call
         assert call.lead_id == opportunity.lead_id
-        assert opportunity.lead.qualifying_call_id == call.pk
         assert opportunity.owner_id == call.sdr_id
         assert (opportunity.amount, opportunity.currency) == (call.budget_amount, call.budget_currency)
         assert opportunity.expected_close == call.expected_decision_date
         assert opportunity.name.endswith(f" — {call.need_use_case}")
+        # Lost when the lead later left sales, won when it became a customer, else open.
+        later = (
+            StageTransition.objects.filter(
+                lead=opportunity.lead, at__gt=call.created_at, to_stage__in=[*OUT, Stage.CUSTOMER]
+            )
+            .order_by("at", "id")
+            .first()
+        )
+        if later is None:
+            assert (opportunity.status, opportunity.closed_at) == (OpportunityStatus.OPEN, None)
+            assert opportunity.lead.qualifying_call_id == call.pk
+        else:
+            won = later.to_stage == Stage.CUSTOMER
+            assert opportunity.status == (OpportunityStatus.WON if won else OpportunityStatus.LOST)
+            assert opportunity.closed_at == later.at
+    # No lead is left with an open opportunity once it is out of sales: none is stuck.
+    assert (
+        not Opportunity.objects.filter(status=OpportunityStatus.OPEN)
+        .exclude(lead__stage__in=[Stage.SQL, Stage.OPPORTUNITY])
+        .exists()
+    )
+
+
+def test_a_demo_lead_recycled_after_it_was_qualified_is_qualified_again(seeded):
+    lead = (
+        Lead.objects.filter(stage=Stage.RECYCLED, transitions__to_stage=Stage.SQL, owner__isnull=False)
+        .distinct()
+        .order_by("pk")
+        .first()
+    )
+    assert lead is not None, "the demo has no lead recycled after it was qualified"
+    marketer = get_user_model().objects.get(username=handoff_demo.DEMO_MARKETER)
+    lead_services.lead_transition(lead_id=lead.pk, to=Stage.MQL, actor=Actor(user=marketer), reason="Back: new budget")
+    HandoffRequest.objects.filter(lead=lead).delete()  # the marketer hands it off from the queue
+    rep = services.lead_hand_off(lead_id=lead.pk, user=marketer).rep
+
+    call = services.call_log(lead_id=lead.pk, user=rep, data=qualified_bant())
+
+    lead.refresh_from_db()
+    assert (lead.stage, lead.qualifying_call_id) == (Stage.SQL, call.pk)
+    assert Opportunity.objects.get(lead=lead, status=OpportunityStatus.OPEN).discovery_call_id == call.pk
+    assert Opportunity.objects.filter(lead=lead, status=OpportunityStatus.LOST).exists()
 
 
 def test_every_assignment_has_one_consistent_clock(seeded):
@@ -234,10 +278,7 @@ def test_reference_data_is_created_once():
     assert months[-1] == this_month
     assert all(target > 0 for target in MqlTarget.objects.values_list("target", flat=True))
     assert Lead.objects.count() == 400
-    assert (
-        Opportunity.objects.count()
-        == StageTransition.objects.filter(to_stage=Stage.SQL).values("lead").distinct().count()
-    )
+    assert Opportunity.objects.count() == StageTransition.objects.filter(to_stage=Stage.SQL).count()
 
 
 # --- Automatic hand-off, review clocks and nurture -------------------------------------------

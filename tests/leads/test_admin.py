@@ -148,7 +148,7 @@ def test_move_to_stage_action_writes_transitions_and_reports_refusals(admin_clie
         {
             "action": "move_to_stage",
             "_selected_action": [mql.pk, new.pk],
-            "to_stage": "sal",
+            "to_stage": "mql",
             "reason": "Called",
         },
         follow=True,
@@ -156,18 +156,36 @@ def test_move_to_stage_action_writes_transitions_and_reports_refusals(admin_clie
 
     mql.refresh_from_db()
     new.refresh_from_db()
-    assert (mql.stage, new.stage) == (Stage.SAL, Stage.LEAD)
-    moved = mql.transitions.latest()
+    assert (mql.stage, new.stage) == (Stage.MQL, Stage.MQL)
+    moved = new.transitions.latest()
     assert (moved.from_stage, moved.to_stage, moved.actor_user, moved.reason) == (
+        "lead",
         "mql",
-        "sal",
         admin_user,
         "Called",
     )
     notes = messages_of(response)
-    assert "Moved 1 lead to SAL." in notes
-    assert any("cannot move to SAL" in note and new.email in note for note in notes)
-    assert new.transitions.count() == 1
+    assert "Moved 1 lead to MQL." in notes
+    assert any("already at MQL" in note and mql.email in note for note in notes)
+    assert mql.transitions.count() == 2
+
+
+def test_move_to_stage_action_leaves_sal_to_the_acceptance(admin_client):
+    """SAL is the assigned rep's acceptance (issue 14): the admin says where it is made."""
+    mql = lead_at_stage(Stage.MQL)
+
+    response = admin_client.post(
+        url(Lead, "changelist"),
+        {"action": "move_to_stage", "_selected_action": [mql.pk], "to_stage": "sal", "reason": "Called"},
+        follow=True,
+    )
+
+    assert any(
+        "A lead becomes SAL when the rep it is assigned to accepts it" in note and mql.email in note
+        for note in messages_of(response)
+    )
+    mql.refresh_from_db()
+    assert mql.stage == Stage.MQL
 
 
 def test_move_to_stage_action_needs_a_stage_and_the_lifecycle_reason(admin_client):

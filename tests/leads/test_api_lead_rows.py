@@ -16,6 +16,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.test import APIClient
 
 from crm.api import UserSummarySerializer, user_summary
+from crm.roles import Role
 from leads import services
 from leads.lifecycle import Stage
 from leads.models import ActivityType, CompanySize, Industry, Lead
@@ -46,7 +47,7 @@ def varied_leads(sdr) -> list[Lead]:
 
     # Blank company fields (no country, industry or size: no segment), an owner with no names (the
     # username stands in), odd characters and surrounding spaces everywhere.
-    nameless = UserFactory(username="nameless", first_name="", last_name="")
+    nameless = UserFactory(username="nameless", first_name="", last_name="", role=Role.SDR)  # owners have a role
     odd = LeadFactory(
         email="o'neil+tag@ødegård.test",
         first_name="  Øystein",
@@ -66,7 +67,7 @@ def varied_leads(sdr) -> list[Lead]:
         first_name="Grace",
         last_name="Hopper",
         company=CompanyFactory(size=CompanySize.S_5000_PLUS, country="GB", industry=Industry.FINANCIAL_SERVICES),
-        owner=UserFactory(username="rep2", first_name="Ada", last_name=""),
+        owner=UserFactory(username="rep2", first_name="Ada", last_name="", role=Role.SDR),
     )
     parts = [
         {"kind": "engagement", "rule": 9, "label": "Unsubscribed", "points": -10},

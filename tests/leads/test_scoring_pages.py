@@ -657,6 +657,8 @@ def test_the_job_endpoint_reports_progress_to_who_may_watch(client, marketer, ma
         "percent": 25,
         "result": None,
         "error": "",
+        "attempts": 0,
+        "notes": [],
     }
     client.force_login(manager)  # not the creator, but may use the scoring page
     assert client.get(url).status_code == 200
