@@ -170,7 +170,8 @@ def workers(redis, tmp_path) -> Iterator[Callable[..., Worker]]:
 @pytest.fixture
 def sender(redis) -> Iterator[Celery]:
     """Sends tasks by name to this test's Redis, as a web process would."""
-    app = Celery("faults", broker=redis.url)
+    # Not the current app: the tasks other tests send must keep going to the suite's own broker.
+    app = Celery("faults", broker=redis.url, set_as_current=False)
     app.conf.update(task_serializer="json", broker_connection_timeout=1, broker_connection_max_retries=0)
     yield app
     app.close()
