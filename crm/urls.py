@@ -34,3 +34,6 @@ urlpatterns = [
     path("api/redoc/", api_docs_policy(SpectacularRedocView.as_view(url_name="api-schema")), name="api-redoc"),
     path("admin/", admin.site.urls),
 ]
+
+# Under /api/ a URL that matches nothing answers JSON, as every API error does; pages keep 404.html.
+handler404 = "crm.views.not_found"

@@ -95,3 +95,13 @@ def system_status_page(request: HttpRequest) -> HttpResponse:
         "crm/status.html",
         {"status": status, "stale_seconds": int(stale_after().total_seconds()), "backlog": backlog()},
     )
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """404: JSON (`{"detail": ...}`, as the API's own errors) for /api/ paths; the page otherwise."""
+    from django.views.defaults import page_not_found
+
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found: no API endpoint has this address."}, status=404)
+    return page_not_found(request, exception)
+

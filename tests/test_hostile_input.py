@@ -486,3 +486,13 @@ def test_form_capture_still_works_for_ordinary_input(world):
     assert response.status_code == 201
     assert FormSource.objects.count() == 1
     assert Lead.objects.filter(email="ada@analytical.io").exists()
+
+
+def test_an_unknown_api_address_answers_json_and_an_unknown_page_the_page(client):
+    response = client.get("/api/v1/leads/null,null/")
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"detail": "Not found: no API endpoint has this address."}
+    page = client.get("/no-such-page/")
+    assert page.status_code == 404
+    assert page["Content-Type"].startswith("text/html")
